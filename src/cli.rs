@@ -1,0 +1,112 @@
+//! The command line. Doc comments become `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{parse_role_rule, Backchannels, Config, RoleRule};
+use crate::error::Result;
+
+/// terreno: candidate open codes from interview and focus-group transcripts.
+///
+/// Reads transcripts (.txt, .vtt, .srt, .docx, .eaf) and tables of passages (.csv, .tsv,
+/// .parquet), cuts them into passages with their provenance and writes a run directory.
+/// Nothing leaves this machine.
+#[derive(Debug, Parser)]
+#[command(name = "terreno", version, about, long_about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest transcripts and write a run directory (passages.parquet, manifest.json, sources/).
+    Run(RunArgs),
+}
+
+/// `terreno run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Transcript files or folders (read recursively).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// The run directory to write.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// A TOML config file; the options below override it.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Overwrite the run directory if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Skip files that cannot be read (listed in the manifest) instead of stopping.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Seed for every random choice.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Id column of table inputs (default `id`).
+    #[arg(long, value_name = "NAME")]
+    pub id_column: Option<String>,
+    /// Text column of table inputs (default `text`).
+    #[arg(long, value_name = "NAME")]
+    pub text_column: Option<String>,
+    /// CSV/TSV of document attributes (first column: document id).
+    #[arg(long, value_name = "FILE")]
+    pub metadata: Option<PathBuf>,
+    /// Speaker role rule, e.g. `Dan=interviewer` or `MOD*=facilitator`; repeatable, replaces
+    /// the config's rules.
+    #[arg(long = "role", value_name = "PATTERN=ROLE", value_parser = parse_role_rule)]
+    pub roles: Vec<RoleRule>,
+    /// Most words per passage.
+    #[arg(long, value_name = "N")]
+    pub max_words: Option<usize>,
+    /// What to do with back-channels ("sì", "mhmh").
+    #[arg(long, value_name = "POLICY")]
+    pub backchannels: Option<Backchannels>,
+}
+
+impl RunArgs {
+    /// The effective config: defaults, then the file, then these options.
+    pub fn config(&self) -> Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(t) = self.threads {
+            c.threads = t;
+        }
+        if let Some(s) = self.seed {
+            c.seed = s;
+        }
+        if let Some(v) = &self.id_column {
+            c.ingest.id_column = v.clone();
+        }
+        if let Some(v) = &self.text_column {
+            c.ingest.text_column = v.clone();
+        }
+        if let Some(v) = &self.metadata {
+            c.ingest.metadata = Some(v.clone());
+        }
+        if !self.roles.is_empty() {
+            c.ingest.set_roles(self.roles.clone());
+        }
+        if let Some(v) = self.max_words {
+            c.segment.max_words = v;
+        }
+        if let Some(v) = self.backchannels {
+            c.segment.backchannels = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}

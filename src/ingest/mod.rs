@@ -1,0 +1,428 @@
+//! Ingest: every input format becomes the same [`Document`].
+//!
+//! One module per format. Each reads one file and returns a document whose canonical `text` is
+//! what `sources/<document_id>.txt` holds in the run directory; every [`Turn`] points into that
+//! text with a code-point span, and the spans of what is not speech (speaker labels, time
+//! stamps, page marks) are listed in [`Document::skipped`].
+
+mod decode;
+mod docx;
+mod eaf;
+mod plain;
+mod subtitles;
+mod table;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::IngestConfig;
+use crate::error::{Error, Result};
+
+pub use decode::{decode, Decoded};
+
+/// What a speaker does in the conversation, after the role rules of the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Asks the questions in an interview.
+    Interviewer,
+    /// Leads a focus group.
+    Facilitator,
+    /// Everyone whose talk is analysed.
+    Participant,
+}
+
+impl Role {
+    /// The lowercase name written in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Interviewer => "interviewer",
+            Role::Facilitator => "facilitator",
+            Role::Participant => "participant",
+        }
+    }
+
+    /// Interviewers and facilitators ask; their turns give passages their `prompt`.
+    pub fn asks(self) -> bool {
+        !matches!(self, Role::Participant)
+    }
+}
+
+/// The input formats terreno reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Plain-text transcript with speaker labels.
+    Text,
+    /// WebVTT subtitles.
+    Vtt,
+    /// SubRip subtitles.
+    Srt,
+    /// Word document.
+    Docx,
+    /// ELAN annotation file.
+    Eaf,
+    /// A table of passages (CSV, TSV, Parquet), one passage per row.
+    Table,
+}
+
+/// One stretch of talk as the source gives it: a line, a cue, an annotation, a table row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// Speaker label as written (after typo merging); empty for table rows without speaker.
+    pub speaker: String,
+    /// Role from the config's rules.
+    pub role: Role,
+    /// Code-point span of the speech in the canonical text (end exclusive).
+    pub char_start: usize,
+    /// End of the span (exclusive).
+    pub char_end: usize,
+    /// Start time in seconds, where the format has one.
+    pub time_start: Option<f64>,
+    /// End time in seconds, where the format has one.
+    pub time_end: Option<f64>,
+    /// For table rows: the row's id and its other columns, in column order.
+    pub row: Option<Row>,
+}
+
+/// The identity and other columns of a table row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The value of the id column.
+    pub id: String,
+    /// Every other column but the text, as text (null cells are `None`).
+    pub extra: Vec<(String, Option<String>)>,
+}
+
+/// A transcript or table, in the one shape every later stage reads.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Unique in a run: the file name without extension unless two inputs share it.
+    pub id: String,
+    /// The file it came from.
+    pub source: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// Attributes from the metadata table (group, site, date, …).
+    pub metadata: BTreeMap<String, String>,
+    /// The canonical plain text that spans point into.
+    pub text: String,
+    /// The turns, in the order of the source.
+    pub turns: Vec<Turn>,
+    /// Code-point spans of the canonical text that are not speech (labels, stamps, page marks),
+    /// sorted and disjoint.
+    pub skipped: Vec<(usize, usize)>,
+    /// What was noticed while reading it (encoding guessed, typo in a label, …).
+    pub warnings: Vec<String>,
+    /// sha256 of the file's bytes, hex.
+    pub sha256: String,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+}
+
+/// Extensions terreno reads, lowercase.
+pub const EXTENSIONS: &[&str] = &["txt", "vtt", "srt", "docx", "eaf", "csv", "tsv", "parquet"];
+
+/// Reads one file into a [`Document`], choosing the reader by extension.
+pub fn read_file(path: &Path, config: &IngestConfig) -> Result<Document> {
+    let ext = extension(path);
+    if !EXTENSIONS.contains(&ext.as_str()) {
+        let shown = if ext.is_empty() { "no extension".to_string() } else { format!(".{ext}") };
+        return Err(Error::input(
+            path,
+            None,
+            format!(
+                "unknown file type ({shown}); terreno reads {} files",
+                EXTENSIONS.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join(" ")
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let sha256 = hex(&Sha256::digest(&bytes));
+    let mut doc = match ext.as_str() {
+        "docx" => docx::read(path, &bytes)?,
+        "parquet" => table::read_parquet(path, &bytes, config)?,
+        _ => {
+            let decoded = decode(path, &bytes)?;
+            let mut doc = match ext.as_str() {
+                "txt" => plain::read(path, &decoded.text, Format::Text)?,
+                "vtt" | "srt" => subtitles::read(path, &decoded.text, ext == "vtt")?,
+                "eaf" => eaf::read(path, &decoded.text)?,
+                "csv" => table::read_delimited(path, &decoded.text, b',', config)?,
+                "tsv" => {
+                    if table::has_columns(&decoded.text, b'\t', config) {
+                        table::read_delimited(path, &decoded.text, b'\t', config)?
+                    } else {
+                        plain::read(path, &decoded.text, Format::Text)?
+                    }
+                }
+                _ => unreachable!("extension checked above"),
+            };
+            doc.warnings.splice(0..0, decoded.warning);
+            doc
+        }
+    };
+    doc.sha256 = sha256;
+    doc.bytes = bytes.len() as u64;
+    for turn in &mut doc.turns {
+        if doc.format != Format::Table || !turn.speaker.is_empty() {
+            turn.role = config.role_of(&turn.speaker);
+        }
+    }
+    Ok(doc)
+}
+
+/// The lowercase extension of `path`, or "".
+pub fn extension(path: &Path) -> String {
+    path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default()
+}
+
+/// Expands the inputs (files and folders, folders recursively) into a sorted list of files.
+///
+/// A file named explicitly is always returned, whatever its extension, so that an unknown type
+/// is reported rather than ignored; inside folders only known extensions are taken, hidden
+/// files and folders are skipped.
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
+        if meta.is_dir() {
+            let walker = walkdir::WalkDir::new(input).sort_by_file_name().into_iter();
+            for entry in walker.filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name())) {
+                let entry = entry.map_err(|e| {
+                    let path = e.path().unwrap_or(input).to_path_buf();
+                    Error::io(path, e.into())
+                })?;
+                if entry.file_type().is_file()
+                    && EXTENSIONS.contains(&extension(entry.path()).as_str())
+                {
+                    files.push(entry.into_path());
+                }
+            }
+        } else {
+            files.push(input.clone());
+        }
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_string_lossy().starts_with('.')
+}
+
+/// Gives every document a unique id: the file stem, or `stem.ext` (then the parent folder too)
+/// where two inputs share a stem. Documents come back sorted by id.
+pub fn assign_ids(docs: &mut [Document]) {
+    let stems: Vec<String> = docs.iter().map(|d| stem(&d.source)).collect();
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in &stems {
+        *count.entry(s).or_default() += 1;
+    }
+    let mut ids: Vec<String> = docs
+        .iter()
+        .zip(&stems)
+        .map(|(d, s)| {
+            if count[s.as_str()] == 1 {
+                s.clone()
+            } else {
+                format!("{s}.{}", extension(&d.source))
+            }
+        })
+        .collect();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for id in &ids {
+        *seen.entry(id.clone()).or_default() += 1;
+    }
+    for (id, d) in ids.iter_mut().zip(docs.iter()) {
+        if seen[id.as_str()] > 1 {
+            let parent = d
+                .source
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            *id = format!("{parent}/{id}");
+        }
+    }
+    for (d, id) in docs.iter_mut().zip(ids) {
+        d.id = id;
+    }
+    docs.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| a.source.cmp(&b.source)));
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Maps byte offsets of a string to code-point offsets.
+pub(crate) struct CharIndex {
+    /// `starts[i]` is the byte offset of char `i`; one extra entry for the end.
+    starts: Vec<usize>,
+}
+
+impl CharIndex {
+    pub(crate) fn new(text: &str) -> Self {
+        let mut starts: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+        starts.push(text.len());
+        CharIndex { starts }
+    }
+
+    /// The code-point offset of byte offset `byte` (which must be a char boundary).
+    pub(crate) fn char_at(&self, byte: usize) -> usize {
+        self.starts.partition_point(|&b| b < byte)
+    }
+
+    /// The byte offset of code point `ch`.
+    pub(crate) fn byte_at(&self, ch: usize) -> usize {
+        self.starts[ch.min(self.starts.len() - 1)]
+    }
+}
+
+/// Builds a document's canonical text turn by turn, as `Speaker: text` lines, recording spans.
+/// Used by the formats whose source is not already plain text.
+pub(crate) struct CanonicalBuilder {
+    text: String,
+    chars: usize,
+    turns: Vec<Turn>,
+    skipped: Vec<(usize, usize)>,
+}
+
+impl CanonicalBuilder {
+    pub(crate) fn new() -> Self {
+        CanonicalBuilder { text: String::new(), chars: 0, turns: Vec::new(), skipped: Vec::new() }
+    }
+
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.chars += s.chars().count();
+    }
+
+    /// Appends one turn as a line; `speech` has its white space kept as it is, bar line breaks.
+    pub(crate) fn turn(
+        &mut self,
+        speaker: &str,
+        speech: &str,
+        time: (Option<f64>, Option<f64>),
+        row: Option<Row>,
+    ) {
+        if !self.text.is_empty() {
+            self.push("\n");
+        }
+        if !speaker.is_empty() {
+            let start = self.chars;
+            self.push(speaker);
+            self.push(":");
+            self.skipped.push((start, self.chars));
+            self.push(" ");
+        }
+        let start = self.chars;
+        self.push(speech.trim());
+        self.turns.push(Turn {
+            speaker: speaker.to_string(),
+            role: Role::Participant,
+            char_start: start,
+            char_end: self.chars,
+            time_start: time.0,
+            time_end: time.1,
+            row,
+        });
+    }
+
+    pub(crate) fn finish(self, path: &Path, format: Format) -> Document {
+        Document {
+            id: String::new(),
+            source: path.to_path_buf(),
+            format,
+            metadata: BTreeMap::new(),
+            text: self.text,
+            turns: self.turns,
+            skipped: self.skipped,
+            warnings: Vec::new(),
+            sha256: String::new(),
+            bytes: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn read_text_for_tests(path: &Path, text: &str) -> Document {
+    plain::read(path, text, Format::Text).expect("a valid transcript")
+}
+
+/// Reads the metadata table (CSV or TSV, first column the document id) into document → attributes.
+pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let decoded = decode(path, &bytes)?;
+    let delimiter = if extension(path) == "tsv" || decoded.text.lines().next().is_some_and(|l| l.contains('\t')) {
+        b'\t'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(false)
+        .from_reader(decoded.text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::input(path, csv_line(&e), format!("cannot read the header: {e}")))?
+        .clone();
+    if headers.len() < 2 {
+        return Err(Error::input(
+            path,
+            Some(1),
+            "the metadata table needs a document column and at least one attribute column",
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for record in reader.records() {
+        let record =
+            record.map_err(|e| Error::input(path, csv_line(&e), format!("malformed row: {e}")))?;
+        let doc = record.get(0).unwrap_or_default().trim().to_string();
+        let attrs = headers
+            .iter()
+            .zip(record.iter())
+            .skip(1)
+            .map(|(h, v)| (h.trim().to_string(), v.trim().to_string()))
+            .collect();
+        out.insert(doc, attrs);
+    }
+    Ok(out)
+}
+
+/// The 1-based line of a csv error, where it has one.
+pub(crate) fn csv_line(e: &csv::Error) -> Option<usize> {
+    e.position().map(|p| p.line() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn char_index_maps_bytes_to_code_points() {
+        let idx = CharIndex::new("però è");
+        assert_eq!(idx.char_at(0), 0);
+        assert_eq!(idx.char_at(5), 4); // "però" is 5 bytes, 4 chars
+        assert_eq!(idx.byte_at(5), 6);
+        assert_eq!(idx.char_at(8), 6);
+    }
+
+    #[test]
+    fn colliding_stems_get_their_extension() {
+        let doc = |p: &str| CanonicalBuilder::new().finish(Path::new(p), Format::Text);
+        let mut docs = vec![doc("b/PTA001.eaf"), doc("a/PTA001.txt"), doc("a/PTA002.txt")];
+        assign_ids(&mut docs);
+        let ids: Vec<_> = docs.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["PTA001.eaf", "PTA001.txt", "PTA002"]);
+    }
+}

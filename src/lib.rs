@@ -1,0 +1,30 @@
+//! terreno mines interview and focus-group transcripts (Italian first) for grounded-theory open
+//! coding.
+//!
+//! The data flow: [`ingest`] reads each transcript (plain text with speaker labels, WebVTT,
+//! SRT, Word, ELAN, or a table of passages) into a [`ingest::Document`] whose turns point into
+//! a canonical text; [`segment`] cuts each speaker's contiguous talk into passages that keep
+//! their exact provenance; [`text`] normalises Italian for analysis; [`run`] writes the run
+//! directory (`passages.parquet`, `manifest.json`, `sources/`). [`pipeline`] alone knows the
+//! order of the stages.
+//!
+//! ```
+//! use terreno::text::Analyzer;
+//! let a = Analyzer::new();
+//! let words = a.words("e::h lavoro per una ditta: pr~ privata");
+//! assert_eq!(words, ["lavoro", "per", "una", "ditta", "privata"]);
+//! ```
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod pipeline;
+pub mod progress;
+pub mod report;
+pub mod run;
+pub mod segment;
+pub mod text;
+
+pub use error::{Error, Result};

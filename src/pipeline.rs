@@ -1,0 +1,167 @@
+//! The one place that knows the order of the stages: ingest → segment → write the run.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::ParallelProgressIterator;
+use rayon::prelude::*;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ingest::{self, Document};
+use crate::progress::Progress;
+use crate::run::{self, Counts, InputRecord, Manifest};
+use crate::segment::{self, Passage};
+use crate::text::Analyzer;
+
+/// What `terreno run` was asked to do, besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Files and folders.
+    pub inputs: Vec<PathBuf>,
+    /// The run directory.
+    pub out: PathBuf,
+    /// Overwrite an existing run directory.
+    pub force: bool,
+    /// Skip unreadable files with a warning instead of failing.
+    pub keep_going: bool,
+    /// No progress bars.
+    pub quiet: bool,
+    /// The command line, for the manifest.
+    pub command: Vec<String>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The manifest written.
+    pub manifest: Manifest,
+    /// The run directory.
+    pub out: PathBuf,
+}
+
+/// Reads and segments the inputs: the documents (sorted by id) and their passages, in
+/// document order, with the files skipped under `keep_going`.
+pub fn ingest_and_segment(
+    config: &Config,
+    inputs: &[PathBuf],
+    keep_going: bool,
+    progress: Progress,
+) -> Result<(Vec<Document>, Vec<Passage>, segment::SegmentStats, Vec<String>)> {
+    let files = ingest::collect_inputs(inputs)?;
+    if files.is_empty() {
+        return Err(Error::Config(format!(
+            "no transcripts found in {} (terreno reads {})",
+            inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            ingest::EXTENSIONS.join(", ")
+        )));
+    }
+    let bar = progress.bar(files.len() as u64, "files");
+    let results: Vec<Result<Document>> = files
+        .par_iter()
+        .progress_with(bar.clone())
+        .map(|f| ingest::read_file(f, &config.ingest))
+        .collect();
+    bar.finish_and_clear();
+    let mut docs = Vec::new();
+    let mut skipped = Vec::new();
+    for r in results {
+        match r {
+            Ok(d) => docs.push(d),
+            Err(e) if keep_going && e.is_input() => skipped.push(e.to_string()),
+            Err(e) => return Err(e),
+        }
+    }
+    if docs.is_empty() {
+        return Err(Error::Config("no input could be read".into()));
+    }
+    ingest::assign_ids(&mut docs);
+    if let Some(path) = &config.ingest.metadata {
+        let table = ingest::read_metadata(path)?;
+        for doc in &mut docs {
+            if let Some(attrs) = table.get(&doc.id) {
+                doc.metadata = attrs.clone();
+            } else {
+                doc.warnings.push(format!("no row in the metadata table {}", path.display()));
+            }
+        }
+    }
+    let analyzer = Analyzer::new();
+    let bar = progress.bar(docs.len() as u64, "segmenting");
+    let segmented: Vec<_> = docs
+        .par_iter()
+        .progress_with(bar.clone())
+        .map(|d| segment::segment(d, &config.segment, &analyzer))
+        .collect();
+    bar.finish_and_clear();
+    let mut stats = segment::SegmentStats::default();
+    let mut passages = Vec::new();
+    for (p, s) in segmented {
+        stats.runs += s.runs;
+        stats.words += s.words;
+        stats.backchannels_dropped += s.backchannels_dropped;
+        passages.extend(p);
+    }
+    Ok((docs, passages, stats, skipped))
+}
+
+/// Runs the pipeline and writes the run directory.
+pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
+    config.validate()?;
+    let progress = Progress::new(opts.quiet);
+    let started = Instant::now();
+    let (docs, passages, stats, skipped_files) =
+        ingest_and_segment(config, &opts.inputs, opts.keep_going, progress)?;
+    let ingest_secs = started.elapsed().as_secs_f64();
+
+    // Everything was read: only now is anything written.
+    let write_start = Instant::now();
+    run::prepare_dir(&opts.out, opts.force)?;
+    run::write_sources(&opts.out, &docs)?;
+    let mut frame = run::passages_frame(&passages, &docs)?;
+    run::write_parquet(&opts.out.join("passages.parquet"), &mut frame)?;
+
+    let warnings: Vec<String> = docs
+        .iter()
+        .flat_map(|d| d.warnings.iter().map(move |w| format!("{}: {w}", d.source.display())))
+        .chain(skipped_files.iter().map(|s| format!("skipped {s}")))
+        .collect();
+    let speakers: BTreeSet<(&str, &str)> =
+        docs.iter().flat_map(|d| d.turns.iter().map(move |t| (d.id.as_str(), t.speaker.as_str()))).collect();
+    let counts = Counts {
+        documents: docs.len(),
+        speakers: speakers.len(),
+        turns: docs.iter().map(|d| d.turns.len()).sum(),
+        passages: passages.len(),
+        words: stats.words,
+        backchannels_dropped: stats.backchannels_dropped,
+        warnings: warnings.len(),
+    };
+    let mut timings = std::collections::BTreeMap::new();
+    timings.insert("ingest_segment".to_string(), ingest_secs);
+    timings.insert("write".to_string(), write_start.elapsed().as_secs_f64());
+    timings.insert("total".to_string(), started.elapsed().as_secs_f64());
+    let manifest = Manifest {
+        terreno_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: run::now(),
+        command: opts.command.clone(),
+        inputs: docs
+            .iter()
+            .map(|d| InputRecord {
+                path: d.source.display().to_string(),
+                document_id: d.id.clone(),
+                format: d.format,
+                sha256: d.sha256.clone(),
+                bytes: d.bytes,
+            })
+            .collect(),
+        config: config.clone(),
+        counts,
+        timings,
+        warnings,
+        skipped_files,
+    };
+    run::write_json(&opts.out.join("manifest.json"), &manifest)?;
+    Ok(Summary { manifest, out: opts.out.clone() })
+}

@@ -1,0 +1,29 @@
+//! What a run prints on the terminal at its end.
+
+use std::fmt::Write;
+
+use crate::pipeline::Summary;
+
+/// The end-of-run summary: counts, timings, warnings.
+pub fn summary_text(summary: &Summary) -> String {
+    let m = &summary.manifest;
+    let c = &m.counts;
+    let mut s = String::new();
+    let _ = writeln!(s, "run written to {}", summary.out.display());
+    let _ = writeln!(
+        s,
+        "  {} documents, {} speakers, {} turns → {} passages ({} words); {} back-channels left out",
+        c.documents, c.speakers, c.turns, c.passages, c.words, c.backchannels_dropped
+    );
+    let _ = writeln!(s, "  ingest + segment {:.2}s, total {:.2}s", m.timings["ingest_segment"], m.timings["total"]);
+    if !m.warnings.is_empty() {
+        let _ = writeln!(s, "  {} warnings:", m.warnings.len());
+        for w in m.warnings.iter().take(20) {
+            let _ = writeln!(s, "    {w}");
+        }
+        if m.warnings.len() > 20 {
+            let _ = writeln!(s, "    … and {} more in manifest.json", m.warnings.len() - 20);
+        }
+    }
+    s
+}

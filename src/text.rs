@@ -1,0 +1,213 @@
+//! Italian normalisation for analysis, kept apart from the display text and from what the model
+//! sees.
+//!
+//! [`Analyzer::words`] gives the *analysis words* of a stretch of talk: lowercase, Jefferson
+//! marks understood (prolongations `no::`, intonation `?`, volume `°…°` and capitals, pace
+//! `>…<`, overlaps `[…]`, links `dieci=anni`, pauses `(.)`, uncertain `(…)` kept, non-verbal
+//! `((ride))` dropped), elisions split (`l'amico` → `l'` `amico`), fillers and back-channel
+//! sounds (`eh`, `ehm`, `mh`, `mhmh`) dropped, truncated words (`pr~`) and unintelligible
+//! `xxx` dropped. [`Analyzer::tokens`] drops stopwords (NLTK's Italian list plus spoken
+//! Italian) and stems with Snowball; [`SurfaceForms`] keeps the most frequent surface form of
+//! each stem for display.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// Words of spoken Italian that carry no topic: discourse markers, back-channels, light verbs
+/// and the elided forms NLTK's list lacks.
+const SPOKEN_STOPWORDS: &[&str] = &[
+    "allora", "cioè", "comunque", "insomma", "praticamente", "diciamo", "tipo", "ecco", "vabbè",
+    "vabbe", "beh", "boh", "mah", "dai", "ok", "okay", "sì", "si", "no", "va", "bene", "proprio",
+    "niente", "cosa", "cose", "poi", "quindi", "però", "ancora", "già", "magari", "forse",
+    "molto", "tanto", "tanta", "tanti", "tante", "poco", "po'", "po", "fare", "fatto", "fatta",
+    "detto", "dire", "dico", "dice", "dici", "dicevo", "diceva", "essere", "avere", "stato",
+    "stata", "stati", "state", "andare", "perchè", "qua", "qui", "là", "lì", "così", "oppure",
+    "adesso", "ora", "sempre", "mai", "veramente", "davvero", "esatto", "certo", "giusto",
+    "altro", "altra", "altri", "altre", "ogni", "qualche", "qualcosa", "uno", "una", "quel",
+    "quei", "sto", "sta", "stai", "son", "hm", "mhm", "oh", "ah", "uh", "be'", "quando", "dopo",
+    "prima", "mentre", "invece", "quasi", "solo", "anzi", "pure", "neanche", "nemmeno", "ci",
+    "c'", "d'", "m'", "t'", "s'", "v'", "n'", "l'", "un'", "gl'", "quell'", "quest'", "dev'",
+];
+
+static NONVERBAL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\(\([^)]*\)\)").expect("regex"));
+static PAUSE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\(\s*\d*\.\d*\s*\)").expect("regex"));
+
+/// An analysis token: a content word and its stem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The word as normalised (lowercase, marks removed).
+    pub surface: String,
+    /// Its Snowball Italian stem.
+    pub stem: String,
+}
+
+/// Italian analysis: words, stopwords, stems. Cheap to share across threads.
+pub struct Analyzer {
+    stopwords: HashSet<String>,
+    stemmer: Stemmer,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Analyzer {
+    /// The analyser with NLTK's Italian stopwords plus the spoken-Italian list.
+    pub fn new() -> Self {
+        let mut stopwords: HashSet<String> =
+            stop_words::get("it").iter().map(|w| w.to_string()).collect();
+        stopwords.extend(SPOKEN_STOPWORDS.iter().map(|w| w.to_string()));
+        Analyzer { stopwords, stemmer: Stemmer::create(Algorithm::Italian) }
+    }
+
+    /// The analysis words of `text`, in order (stopwords included).
+    pub fn words(&self, text: &str) -> Vec<String> {
+        let text = NONVERBAL.replace_all(text, " ");
+        let text = PAUSE.replace_all(&text, " ");
+        let mut out = Vec::new();
+        for raw in text.split(|c: char| c.is_whitespace() || c == '=') {
+            let Some(word) = clean_word(raw) else { continue };
+            split_elision(&word, &mut out);
+        }
+        out
+    }
+
+    /// Whether `word` (an analysis word) is a stopword.
+    pub fn is_stopword(&self, word: &str) -> bool {
+        self.stopwords.contains(word)
+            || word.ends_with(['\'', '’']) && self.stopwords.contains(word.trim_end_matches(['\'', '’']))
+    }
+
+    /// The content tokens of `text`: analysis words without stopwords or bare numbers, stemmed.
+    pub fn tokens(&self, text: &str) -> Vec<Token> {
+        self.words(text)
+            .into_iter()
+            .filter(|w| !self.is_stopword(w) && w.chars().any(char::is_alphabetic))
+            .map(|w| Token { stem: self.stemmer.stem(&w).into_owned(), surface: w })
+            .collect()
+    }
+}
+
+/// Removes Jefferson marks and punctuation from one whitespace-separated piece; `None` when
+/// nothing analysable is left (a filler, a truncation, unintelligible talk, a bare mark).
+fn clean_word(raw: &str) -> Option<String> {
+    if raw.contains('~') {
+        return None; // interrupted word: `pr~`
+    }
+    let mut word: String = raw
+        .chars()
+        .filter(|c| !matches!(c, '[' | ']' | '°' | '>' | '<' | '(' | ')' | '#' | ':' | '"' | '«' | '»' | '“' | '”' | '↑' | '↓'))
+        .collect::<String>()
+        .to_lowercase();
+    // Intonation and sentence punctuation at either end; an elision apostrophe stays.
+    let trimmed = word
+        .trim_matches(|c: char| matches!(c, '.' | ',' | '?' | '!' | ';' | '…' | '-' | '–' | '—' | '/'));
+    let trimmed = trimmed.trim_start_matches(['\'', '’']);
+    word = trimmed.replace('’', "'");
+    if word.is_empty() || word.chars().all(|c| c == 'x') || is_filler(&word) {
+        return None;
+    }
+    if !word.chars().any(char::is_alphanumeric) {
+        return None;
+    }
+    Some(word)
+}
+
+/// Filled pauses and back-channel sounds: `eh`, `ehm`, `em`, `mh`, `mhmh`, `mm`, `hm`, `uhm`.
+fn is_filler(word: &str) -> bool {
+    static FILLER: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(?:e+h+m*|e+m+|(?:m+h*)+|h+m+|u+h+m*|u+m+)$").expect("regex")
+    });
+    FILLER.is_match(word)
+}
+
+/// `l'amico` → `l'`, `amico`; `dell'anno` → `dell'`, `anno`; `po'` stays whole.
+fn split_elision(word: &str, out: &mut Vec<String>) {
+    let mut rest = word;
+    while let Some(i) = rest.find('\'') {
+        let (head, tail) = rest.split_at(i + 1);
+        if tail.is_empty() || head.len() == 1 {
+            break;
+        }
+        out.push(head.to_string());
+        rest = tail;
+    }
+    if !rest.is_empty() && rest != "'" {
+        out.push(rest.to_string());
+    }
+}
+
+/// Counts the surface forms of each stem, to show a stem as its most frequent form.
+#[derive(Debug, Default, Clone)]
+pub struct SurfaceForms {
+    counts: HashMap<String, HashMap<String, u32>>,
+}
+
+impl SurfaceForms {
+    /// Counts the tokens.
+    pub fn add(&mut self, tokens: &[Token]) {
+        for t in tokens {
+            *self.counts.entry(t.stem.clone()).or_default().entry(t.surface.clone()).or_default() += 1;
+        }
+    }
+
+    /// The most frequent surface form of `stem` (ties: alphabetically first), or the stem.
+    pub fn display(&self, stem: &str) -> String {
+        self.counts
+            .get(stem)
+            .and_then(|forms| {
+                forms.iter().max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0))).map(|(f, _)| f.clone())
+            })
+            .unwrap_or_else(|| stem.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jefferson_marks_are_understood() {
+        let a = Analyzer::new();
+        assert_eq!(a.words("no:: >(mi bevo un) caffettino<"), ["no", "mi", "bevo", "un", "caffettino"]);
+        assert_eq!(a.words("sono:: <dieci=anni a: gennaio>"), ["sono", "dieci", "anni", "a", "gennaio"]);
+        assert_eq!(a.words("e::h m:h lavoro per una ditta: pr~ privata"), ["lavoro", "per", "una", "ditta", "privata"]);
+        assert_eq!(a.words("per al[tre azie]nde ((ride)) (.) °SÌ°?"), ["per", "altre", "aziende", "sì"]);
+        assert_eq!(a.words("portali >cioè< x dipende::"), ["portali", "cioè", "dipende"]);
+    }
+
+    #[test]
+    fn elisions_are_split() {
+        let a = Analyzer::new();
+        assert_eq!(a.words("l'amico dell'anno, c’è un po'"), ["l'", "amico", "dell'", "anno", "c'", "è", "un", "po'"]);
+    }
+
+    #[test]
+    fn fillers_are_dropped_but_not_words() {
+        for f in ["eh", "ehm", "mh", "mhmh", "mmh", "uhm", "em", "hmm"] {
+            assert!(is_filler(f), "{f}");
+        }
+        for w in ["e", "ho", "mai", "uomo", "ehi"] {
+            assert!(!is_filler(w), "{w}");
+        }
+    }
+
+    #[test]
+    fn tokens_drop_stopwords_and_stem() {
+        let a = Analyzer::new();
+        let t = a.tokens("Allora, cioè, il lavoro dell'amico e i lavori degli amici");
+        let surfaces: Vec<_> = t.iter().map(|t| t.surface.as_str()).collect();
+        assert_eq!(surfaces, ["lavoro", "amico", "lavori", "amici"]);
+        assert_eq!(t[0].stem, t[2].stem);
+        let mut forms = SurfaceForms::default();
+        forms.add(&t);
+        forms.add(&a.tokens("lavoro"));
+        assert_eq!(forms.display(&t[2].stem), "lavoro");
+    }
+}
