@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::{Backchannels, SegmentConfig};
-use crate::ingest::{CharIndex, Document, Format, Role, Row};
+use crate::ingest::{CharIndex, Document, Format, Role, Row, Word};
 use crate::text::Analyzer;
 
 /// One passage, ready for embedding and clustering.
@@ -59,16 +59,6 @@ pub struct SegmentStats {
     pub words: usize,
 }
 
-/// A word of the canonical text with its code-point span.
-#[derive(Clone, Copy)]
-struct Word<'a> {
-    start: usize,
-    end: usize,
-    text: &'a str,
-    /// A sentence (or transcription unit) ends after this word.
-    boundary: bool,
-}
-
 /// Cuts a document into passages.
 pub fn segment(doc: &Document, config: &SegmentConfig, analyzer: &Analyzer) -> (Vec<Passage>, SegmentStats) {
     let index = CharIndex::new(&doc.text);
@@ -93,7 +83,9 @@ pub fn segment(doc: &Document, config: &SegmentConfig, analyzer: &Analyzer) -> (
         let mut words: Vec<(usize, Word)> = Vec::new();
         for (k, turn) in run.iter().enumerate() {
             let before = words.len();
-            speech_words(doc, &index, turn.char_start, turn.char_end, |w| words.push((i + k, w)));
+            doc.for_each_word(&index, turn.char_start, turn.char_end, |w| {
+                words.push((i + k, Word { boundary: ends_sentence(w.text), ..w }))
+            });
             if words.len() > before {
                 if let Some(last) = words.last_mut() {
                     last.1.boundary = true;
@@ -162,38 +154,6 @@ pub fn segment(doc: &Document, config: &SegmentConfig, analyzer: &Analyzer) -> (
         i = j;
     }
     (passages, stats)
-}
-
-/// Calls `f` for each word of the canonical text in the code-point span `[start, end)`, leaving
-/// out what `doc.skipped` lists.
-fn speech_words<'a>(doc: &'a Document, index: &CharIndex, start: usize, end: usize, mut f: impl FnMut(Word<'a>)) {
-    let first_skip = doc.skipped.partition_point(|&(_, e)| e <= start);
-    let mut pos = start;
-    let mut pieces = Vec::new();
-    for &(s, e) in doc.skipped[first_skip..].iter().take_while(|&&(s, _)| s < end) {
-        if s > pos {
-            pieces.push((pos, s));
-        }
-        pos = pos.max(e);
-    }
-    if pos < end {
-        pieces.push((pos, end));
-    }
-    for (s, e) in pieces {
-        let (bs, be) = (index.byte_at(s), index.byte_at(e));
-        let piece = &doc.text[bs..be];
-        let mut offset = bs;
-        for w in piece.split_whitespace() {
-            let wb = offset + piece[offset - bs..].find(w).expect("word of the piece");
-            offset = wb + w.len();
-            f(Word {
-                start: index.char_at(wb),
-                end: index.char_at(offset),
-                text: w,
-                boundary: ends_sentence(w),
-            });
-        }
-    }
 }
 
 fn ends_sentence(word: &str) -> bool {

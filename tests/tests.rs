@@ -1,1 +1,7 @@
+//! All integration tests, one binary (see STYLE.md).
 
+mod util;
+
+mod cli;
+mod corpora;
+mod formats;

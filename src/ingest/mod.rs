@@ -123,6 +123,61 @@ pub struct Document {
     pub bytes: u64,
 }
 
+/// A word of a document's canonical text with its code-point span.
+#[derive(Debug, Clone, Copy)]
+pub struct Word<'a> {
+    /// Start (code points).
+    pub start: usize,
+    /// End (code points, exclusive).
+    pub end: usize,
+    /// The word as written.
+    pub text: &'a str,
+    /// A sentence (or transcription unit) ends after this word; set by the segmenter.
+    pub boundary: bool,
+}
+
+impl Document {
+    /// Calls `f` for each whitespace-separated word of the canonical text in the code-point
+    /// span `[start, end)`, leaving out what [`Document::skipped`] lists.
+    pub fn for_each_word<'a>(
+        &'a self,
+        index: &CharIndex,
+        start: usize,
+        end: usize,
+        mut f: impl FnMut(Word<'a>),
+    ) {
+        let first_skip = self.skipped.partition_point(|&(_, e)| e <= start);
+        let mut pos = start;
+        let mut pieces = Vec::new();
+        for &(s, e) in self.skipped[first_skip..].iter().take_while(|&&(s, _)| s < end) {
+            if s > pos {
+                pieces.push((pos, s));
+            }
+            pos = pos.max(e);
+        }
+        if pos < end {
+            pieces.push((pos, end));
+        }
+        for (s, e) in pieces {
+            let (bs, be) = (index.byte_at(s), index.byte_at(e));
+            let piece = &self.text[bs..be];
+            let mut offset = bs;
+            for w in piece.split_whitespace() {
+                let wb = offset + piece[offset - bs..].find(w).expect("word of the piece");
+                offset = wb + w.len();
+                f(Word { start: index.char_at(wb), end: index.char_at(offset), text: w, boundary: false });
+            }
+        }
+    }
+
+    /// The speech of a turn: its span without what is not speech, white space made single.
+    pub fn turn_text(&self, index: &CharIndex, turn: &Turn) -> String {
+        let mut out = Vec::new();
+        self.for_each_word(index, turn.char_start, turn.char_end, |w| out.push(w.text));
+        out.join(" ")
+    }
+}
+
 /// Extensions terreno reads, lowercase.
 pub const EXTENSIONS: &[&str] = &["txt", "vtt", "srt", "docx", "eaf", "csv", "tsv", "parquet"];
 
@@ -265,25 +320,26 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Maps byte offsets of a string to code-point offsets.
-pub(crate) struct CharIndex {
+pub struct CharIndex {
     /// `starts[i]` is the byte offset of char `i`; one extra entry for the end.
     starts: Vec<usize>,
 }
 
 impl CharIndex {
-    pub(crate) fn new(text: &str) -> Self {
+    /// Indexes `text`.
+    pub fn new(text: &str) -> Self {
         let mut starts: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
         starts.push(text.len());
         CharIndex { starts }
     }
 
     /// The code-point offset of byte offset `byte` (which must be a char boundary).
-    pub(crate) fn char_at(&self, byte: usize) -> usize {
+    pub fn char_at(&self, byte: usize) -> usize {
         self.starts.partition_point(|&b| b < byte)
     }
 
     /// The byte offset of code point `ch`.
-    pub(crate) fn byte_at(&self, ch: usize) -> usize {
+    pub fn byte_at(&self, ch: usize) -> usize {
         self.starts[ch.min(self.starts.len() - 1)]
     }
 }

@@ -186,7 +186,7 @@ fn split_lines(text: &str) -> Vec<Line<'_>> {
     out
 }
 
-/// Page marks (`2/5`) and runs of at least three consecutive line numbers.
+/// Page marks (`2/5`) and runs of at least two consecutive line numbers.
 fn furniture_lines(lines: &[Line]) -> Vec<bool> {
     let mut out: Vec<bool> = lines.iter().map(|l| PAGE_MARK.is_match(l.text)).collect();
     let number = |i: usize| -> Option<u64> {
@@ -199,7 +199,7 @@ fn furniture_lines(lines: &[Line]) -> Vec<bool> {
             while j < lines.len() && number(j) == Some(first + (j - i) as u64) {
                 j += 1;
             }
-            if j - i >= 3 {
+            if j - i >= 2 {
                 out[i..j].iter_mut().for_each(|f| *f = true);
             }
             i = j;
