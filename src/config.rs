@@ -27,7 +27,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { seed: 42, threads: 0, ingest: IngestConfig::default(), segment: SegmentConfig::default() }
+        Config {
+            seed: 42,
+            threads: 0,
+            ingest: IngestConfig::default(),
+            segment: SegmentConfig::default(),
+        }
     }
 }
 
@@ -82,10 +87,7 @@ impl Default for IngestConfig {
 impl IngestConfig {
     fn matchers(&self) -> &[(GlobMatcher, Role)] {
         self.compiled.get_or_init(|| {
-            self.roles
-                .iter()
-                .filter_map(|r| Some((compile(&r.pattern).ok()?, r.role)))
-                .collect()
+            self.roles.iter().filter_map(|r| Some((compile(&r.pattern).ok()?, r.role))).collect()
         })
     }
 
@@ -179,7 +181,9 @@ impl Config {
             return Err(Error::Config("segment.min_words must be below segment.max_words".into()));
         }
         if s.roles.is_empty() {
-            return Err(Error::Config("segment.roles is empty: no talk would become passages".into()));
+            return Err(Error::Config(
+                "segment.roles is empty: no talk would become passages".into(),
+            ));
         }
         for rule in &self.ingest.roles {
             compile(&rule.pattern).map_err(|e| {
@@ -192,12 +196,15 @@ impl Config {
 
 /// Parses `PATTERN=ROLE` (the `--role` flag).
 pub fn parse_role_rule(s: &str) -> std::result::Result<RoleRule, String> {
-    let (pattern, role) = s.rsplit_once('=').ok_or("expected PATTERN=ROLE, e.g. Dan=interviewer")?;
+    let (pattern, role) =
+        s.rsplit_once('=').ok_or("expected PATTERN=ROLE, e.g. Dan=interviewer")?;
     let role = match role.trim().to_lowercase().as_str() {
         "interviewer" => Role::Interviewer,
         "facilitator" | "moderator" => Role::Facilitator,
         "participant" => Role::Participant,
-        other => return Err(format!("unknown role {other:?}: interviewer, facilitator or participant")),
+        other => {
+            return Err(format!("unknown role {other:?}: interviewer, facilitator or participant"))
+        }
     };
     compile(pattern.trim()).map_err(|e| e.to_string())?;
     Ok(RoleRule { pattern: pattern.trim().to_string(), role })

@@ -48,7 +48,11 @@ pub enum Error {
 
 impl Error {
     /// A bad-input error about `path` (and `line`, 1-based, when known).
-    pub fn input(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+    pub fn input(
+        path: impl Into<PathBuf>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Input { path: path.into(), line, message: message.into() }
     }
 

@@ -16,7 +16,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let input = err.chain().any(|e| e.downcast_ref::<terreno::Error>().is_some_and(|e| e.is_input()));
+            let input = err
+                .chain()
+                .any(|e| e.downcast_ref::<terreno::Error>().is_some_and(|e| e.is_input()));
             ExitCode::from(if input { 3 } else { 1 })
         }
     }

@@ -41,14 +41,26 @@ pub struct Summary {
     pub out: PathBuf,
 }
 
-/// Reads and segments the inputs: the documents (sorted by id) and their passages, in
-/// document order, with the files skipped under `keep_going`.
+/// What ingest and segment produce.
+#[derive(Debug)]
+pub struct Ingested {
+    /// The documents, sorted by id.
+    pub docs: Vec<Document>,
+    /// Their passages, in document order.
+    pub passages: Vec<Passage>,
+    /// Counts from segmenting.
+    pub stats: segment::SegmentStats,
+    /// Files skipped under `keep_going`, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Reads and segments the inputs.
 pub fn ingest_and_segment(
     config: &Config,
     inputs: &[PathBuf],
     keep_going: bool,
     progress: Progress,
-) -> Result<(Vec<Document>, Vec<Passage>, segment::SegmentStats, Vec<String>)> {
+) -> Result<Ingested> {
     let files = ingest::collect_inputs(inputs)?;
     if files.is_empty() {
         return Err(Error::Config(format!(
@@ -103,7 +115,7 @@ pub fn ingest_and_segment(
         stats.backchannels_dropped += s.backchannels_dropped;
         passages.extend(p);
     }
-    Ok((docs, passages, stats, skipped))
+    Ok(Ingested { docs, passages, stats, skipped })
 }
 
 /// Runs the pipeline and writes the run directory.
@@ -111,7 +123,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
     config.validate()?;
     let progress = Progress::new(opts.quiet);
     let started = Instant::now();
-    let (docs, passages, stats, skipped_files) =
+    let Ingested { docs, passages, stats, skipped: skipped_files } =
         ingest_and_segment(config, &opts.inputs, opts.keep_going, progress)?;
     let ingest_secs = started.elapsed().as_secs_f64();
 
@@ -127,8 +139,10 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         .flat_map(|d| d.warnings.iter().map(move |w| format!("{}: {w}", d.source.display())))
         .chain(skipped_files.iter().map(|s| format!("skipped {s}")))
         .collect();
-    let speakers: BTreeSet<(&str, &str)> =
-        docs.iter().flat_map(|d| d.turns.iter().map(move |t| (d.id.as_str(), t.speaker.as_str()))).collect();
+    let speakers: BTreeSet<(&str, &str)> = docs
+        .iter()
+        .flat_map(|d| d.turns.iter().map(move |t| (d.id.as_str(), t.speaker.as_str())))
+        .collect();
     let counts = Counts {
         documents: docs.len(),
         speakers: speakers.len(),

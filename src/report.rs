@@ -15,7 +15,11 @@ pub fn summary_text(summary: &Summary) -> String {
         "  {} documents, {} speakers, {} turns → {} passages ({} words); {} back-channels left out",
         c.documents, c.speakers, c.turns, c.passages, c.words, c.backchannels_dropped
     );
-    let _ = writeln!(s, "  ingest + segment {:.2}s, total {:.2}s", m.timings["ingest_segment"], m.timings["total"]);
+    let _ = writeln!(
+        s,
+        "  ingest + segment {:.2}s, total {:.2}s",
+        m.timings["ingest_segment"], m.timings["total"]
+    );
     if !m.warnings.is_empty() {
         let _ = writeln!(s, "  {} warnings:", m.warnings.len());
         for w in m.warnings.iter().take(20) {

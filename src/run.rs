@@ -141,8 +141,20 @@ pub fn write_sources(dir: &Path, docs: &[Document]) -> Result<()> {
 
 /// The core columns of `passages.parquet`, in order.
 pub const PASSAGE_COLUMNS: &[&str] = &[
-    "passage_id", "document_id", "source_path", "speaker", "role", "turn", "char_start", "char_end",
-    "time_start", "time_end", "prompt", "text", "words", "analysis",
+    "passage_id",
+    "document_id",
+    "source_path",
+    "speaker",
+    "role",
+    "turn",
+    "char_start",
+    "char_end",
+    "time_start",
+    "time_end",
+    "prompt",
+    "text",
+    "words",
+    "analysis",
 ];
 
 /// Builds `passages.parquet`: the core columns, then `source_id` and the other columns of table
@@ -158,8 +170,14 @@ pub fn passages_frame(passages: &[Passage], docs: &[Document]) -> Result<DataFra
         s("speaker", passages.iter().map(|p| p.speaker.clone()).collect()),
         s("role", passages.iter().map(|p| p.role.as_str().to_string()).collect()),
         Column::new("turn".into(), passages.iter().map(|p| p.turn as u32).collect::<Vec<_>>()),
-        Column::new("char_start".into(), passages.iter().map(|p| p.char_start as u32).collect::<Vec<_>>()),
-        Column::new("char_end".into(), passages.iter().map(|p| p.char_end as u32).collect::<Vec<_>>()),
+        Column::new(
+            "char_start".into(),
+            passages.iter().map(|p| p.char_start as u32).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "char_end".into(),
+            passages.iter().map(|p| p.char_end as u32).collect::<Vec<_>>(),
+        ),
         Column::new("time_start".into(), passages.iter().map(|p| p.time_start).collect::<Vec<_>>()),
         Column::new("time_end".into(), passages.iter().map(|p| p.time_end).collect::<Vec<_>>()),
         Column::new("prompt".into(), passages.iter().map(|p| p.prompt.clone()).collect::<Vec<_>>()),
@@ -194,7 +212,10 @@ pub fn passages_frame(passages: &[Passage], docs: &[Document]) -> Result<DataFra
             let values: Vec<Option<String>> = passages
                 .iter()
                 .map(|p| {
-                    p.row.as_ref().and_then(|r| r.extra.iter().find(|(k, _)| *k == key)).and_then(|(_, v)| v.clone())
+                    p.row
+                        .as_ref()
+                        .and_then(|r| r.extra.iter().find(|(k, _)| *k == key))
+                        .and_then(|(_, v)| v.clone())
                 })
                 .collect();
             cols.push(Column::new(unique(&key).into(), values));

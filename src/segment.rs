@@ -60,7 +60,11 @@ pub struct SegmentStats {
 }
 
 /// Cuts a document into passages.
-pub fn segment(doc: &Document, config: &SegmentConfig, analyzer: &Analyzer) -> (Vec<Passage>, SegmentStats) {
+pub fn segment(
+    doc: &Document,
+    config: &SegmentConfig,
+    analyzer: &Analyzer,
+) -> (Vec<Passage>, SegmentStats) {
     let index = CharIndex::new(&doc.text);
     let mut stats = SegmentStats::default();
     let mut passages: Vec<Passage> = Vec::new();
@@ -109,7 +113,7 @@ pub fn segment(doc: &Document, config: &SegmentConfig, analyzer: &Analyzer) -> (
             continue;
         }
         let windows = if is_table {
-            vec![0..words.len()]
+            std::iter::once(0..words.len()).collect()
         } else {
             windows(&words, config.max_words)
         };
@@ -124,7 +128,8 @@ pub fn segment(doc: &Document, config: &SegmentConfig, analyzer: &Analyzer) -> (
             pieces = merge_short(pieces, config.min_words);
         }
         for (range, content) in pieces {
-            if content < config.min_words && config.backchannels == Backchannels::Drop && !is_table {
+            if content < config.min_words && config.backchannels == Backchannels::Drop && !is_table
+            {
                 stats.backchannels_dropped += 1;
                 continue;
             }
@@ -203,12 +208,19 @@ fn substance(analyzer: &Analyzer, text: &str, min: usize) -> usize {
         return 0;
     }
     let n = analyzer.words(text).len();
-    if n < min { 0 } else { n }
+    if n < min {
+        0
+    } else {
+        n
+    }
 }
 
 /// Joins windows with fewer than `min` analysis words to a neighbour (the previous one, or the
 /// next for the first).
-fn merge_short(pieces: Vec<(std::ops::Range<usize>, usize)>, min: usize) -> Vec<(std::ops::Range<usize>, usize)> {
+fn merge_short(
+    pieces: Vec<(std::ops::Range<usize>, usize)>,
+    min: usize,
+) -> Vec<(std::ops::Range<usize>, usize)> {
     let mut out: Vec<(std::ops::Range<usize>, usize)> = Vec::new();
     let mut carry: Option<(std::ops::Range<usize>, usize)> = None;
     for (r, n) in pieces {

@@ -19,22 +19,129 @@ use rust_stemmers::{Algorithm, Stemmer};
 /// Words of spoken Italian that carry no topic: discourse markers, back-channels, light verbs
 /// and the elided forms NLTK's list lacks.
 const SPOKEN_STOPWORDS: &[&str] = &[
-    "allora", "cioè", "comunque", "insomma", "praticamente", "diciamo", "tipo", "ecco", "vabbè",
-    "vabbe", "beh", "boh", "mah", "dai", "ok", "okay", "sì", "si", "no", "va", "bene", "proprio",
-    "niente", "cosa", "cose", "poi", "quindi", "però", "ancora", "già", "magari", "forse",
-    "molto", "tanto", "tanta", "tanti", "tante", "poco", "po'", "po", "fare", "fatto", "fatta",
-    "detto", "dire", "dico", "dice", "dici", "dicevo", "diceva", "essere", "avere", "stato",
-    "stata", "stati", "state", "andare", "perchè", "qua", "qui", "là", "lì", "così", "oppure",
-    "adesso", "ora", "sempre", "mai", "veramente", "davvero", "esatto", "certo", "giusto",
-    "altro", "altra", "altri", "altre", "ogni", "qualche", "qualcosa", "uno", "una", "quel",
-    "quei", "sto", "sta", "stai", "son", "hm", "mhm", "oh", "ah", "uh", "be'", "quando", "dopo",
-    "prima", "mentre", "invece", "quasi", "solo", "anzi", "pure", "neanche", "nemmeno", "ci",
-    "c'", "d'", "m'", "t'", "s'", "v'", "n'", "l'", "un'", "gl'", "quell'", "quest'", "dev'",
+    "allora",
+    "cioè",
+    "comunque",
+    "insomma",
+    "praticamente",
+    "diciamo",
+    "tipo",
+    "ecco",
+    "vabbè",
+    "vabbe",
+    "beh",
+    "boh",
+    "mah",
+    "dai",
+    "ok",
+    "okay",
+    "sì",
+    "si",
+    "no",
+    "va",
+    "bene",
+    "proprio",
+    "niente",
+    "cosa",
+    "cose",
+    "poi",
+    "quindi",
+    "però",
+    "ancora",
+    "già",
+    "magari",
+    "forse",
+    "molto",
+    "tanto",
+    "tanta",
+    "tanti",
+    "tante",
+    "poco",
+    "po'",
+    "po",
+    "fare",
+    "fatto",
+    "fatta",
+    "detto",
+    "dire",
+    "dico",
+    "dice",
+    "dici",
+    "dicevo",
+    "diceva",
+    "essere",
+    "avere",
+    "stato",
+    "stata",
+    "stati",
+    "state",
+    "andare",
+    "perchè",
+    "qua",
+    "qui",
+    "là",
+    "lì",
+    "così",
+    "oppure",
+    "adesso",
+    "ora",
+    "sempre",
+    "mai",
+    "veramente",
+    "davvero",
+    "esatto",
+    "certo",
+    "giusto",
+    "altro",
+    "altra",
+    "altri",
+    "altre",
+    "ogni",
+    "qualche",
+    "qualcosa",
+    "uno",
+    "una",
+    "quel",
+    "quei",
+    "sto",
+    "sta",
+    "stai",
+    "son",
+    "hm",
+    "mhm",
+    "oh",
+    "ah",
+    "uh",
+    "be'",
+    "quando",
+    "dopo",
+    "prima",
+    "mentre",
+    "invece",
+    "quasi",
+    "solo",
+    "anzi",
+    "pure",
+    "neanche",
+    "nemmeno",
+    "ci",
+    "c'",
+    "d'",
+    "m'",
+    "t'",
+    "s'",
+    "v'",
+    "n'",
+    "l'",
+    "un'",
+    "gl'",
+    "quell'",
+    "quest'",
+    "dev'",
 ];
 
 static NONVERBAL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\(\([^)]*\)\)").expect("regex"));
-static PAUSE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\(\s*\d*\.\d*\s*\)").expect("regex"));
+static PAUSE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\(\s*\d*\.\d*\s*\)").expect("regex"));
 
 /// An analysis token: a content word and its stem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +188,8 @@ impl Analyzer {
     /// Whether `word` (an analysis word) is a stopword.
     pub fn is_stopword(&self, word: &str) -> bool {
         self.stopwords.contains(word)
-            || word.ends_with(['\'', '’']) && self.stopwords.contains(word.trim_end_matches(['\'', '’']))
+            || word.ends_with(['\'', '’'])
+                && self.stopwords.contains(word.trim_end_matches(['\'', '’']))
     }
 
     /// The content tokens of `text`: analysis words without stopwords or bare numbers, stemmed.
@@ -102,12 +210,32 @@ fn clean_word(raw: &str) -> Option<String> {
     }
     let mut word: String = raw
         .chars()
-        .filter(|c| !matches!(c, '[' | ']' | '°' | '>' | '<' | '(' | ')' | '#' | ':' | '"' | '«' | '»' | '“' | '”' | '↑' | '↓'))
+        .filter(|c| {
+            !matches!(
+                c,
+                '[' | ']'
+                    | '°'
+                    | '>'
+                    | '<'
+                    | '('
+                    | ')'
+                    | '#'
+                    | ':'
+                    | '"'
+                    | '«'
+                    | '»'
+                    | '“'
+                    | '”'
+                    | '↑'
+                    | '↓'
+            )
+        })
         .collect::<String>()
         .to_lowercase();
     // Intonation and sentence punctuation at either end; an elision apostrophe stays.
-    let trimmed = word
-        .trim_matches(|c: char| matches!(c, '.' | ',' | '?' | '!' | ';' | '…' | '-' | '–' | '—' | '/'));
+    let trimmed = word.trim_matches(|c: char| {
+        matches!(c, '.' | ',' | '?' | '!' | ';' | '…' | '-' | '–' | '—' | '/')
+    });
     let trimmed = trimmed.trim_start_matches(['\'', '’']);
     word = trimmed.replace('’', "'");
     if word.is_empty() || word.chars().all(|c| c == 'x') || is_filler(&word) {
@@ -153,7 +281,12 @@ impl SurfaceForms {
     /// Counts the tokens.
     pub fn add(&mut self, tokens: &[Token]) {
         for t in tokens {
-            *self.counts.entry(t.stem.clone()).or_default().entry(t.surface.clone()).or_default() += 1;
+            *self
+                .counts
+                .entry(t.stem.clone())
+                .or_default()
+                .entry(t.surface.clone())
+                .or_default() += 1;
         }
     }
 
@@ -162,7 +295,10 @@ impl SurfaceForms {
         self.counts
             .get(stem)
             .and_then(|forms| {
-                forms.iter().max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0))).map(|(f, _)| f.clone())
+                forms
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                    .map(|(f, _)| f.clone())
             })
             .unwrap_or_else(|| stem.to_string())
     }
@@ -175,17 +311,32 @@ mod tests {
     #[test]
     fn jefferson_marks_are_understood() {
         let a = Analyzer::new();
-        assert_eq!(a.words("no:: >(mi bevo un) caffettino<"), ["no", "mi", "bevo", "un", "caffettino"]);
-        assert_eq!(a.words("sono:: <dieci=anni a: gennaio>"), ["sono", "dieci", "anni", "a", "gennaio"]);
-        assert_eq!(a.words("e::h m:h lavoro per una ditta: pr~ privata"), ["lavoro", "per", "una", "ditta", "privata"]);
-        assert_eq!(a.words("per al[tre azie]nde ((ride)) (.) °SÌ°?"), ["per", "altre", "aziende", "sì"]);
+        assert_eq!(
+            a.words("no:: >(mi bevo un) caffettino<"),
+            ["no", "mi", "bevo", "un", "caffettino"]
+        );
+        assert_eq!(
+            a.words("sono:: <dieci=anni a: gennaio>"),
+            ["sono", "dieci", "anni", "a", "gennaio"]
+        );
+        assert_eq!(
+            a.words("e::h m:h lavoro per una ditta: pr~ privata"),
+            ["lavoro", "per", "una", "ditta", "privata"]
+        );
+        assert_eq!(
+            a.words("per al[tre azie]nde ((ride)) (.) °SÌ°?"),
+            ["per", "altre", "aziende", "sì"]
+        );
         assert_eq!(a.words("portali >cioè< x dipende::"), ["portali", "cioè", "dipende"]);
     }
 
     #[test]
     fn elisions_are_split() {
         let a = Analyzer::new();
-        assert_eq!(a.words("l'amico dell'anno, c’è un po'"), ["l'", "amico", "dell'", "anno", "c'", "è", "un", "po'"]);
+        assert_eq!(
+            a.words("l'amico dell'anno, c’è un po'"),
+            ["l'", "amico", "dell'", "anno", "c'", "è", "un", "po'"]
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ fn an_existing_run_is_not_overwritten_without_force() {
     assert_eq!(std::fs::read(out.join("passages.parquet")).unwrap(), before);
     terreno().args(["run", "--quiet", "--force", "--out"]).arg(&out).arg(&input).assert().success();
     // No temporary files are left behind.
-    let names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
 
@@ -32,9 +35,22 @@ fn input_order_and_threads_do_not_change_the_passages() {
         .collect();
     let a = dir.path().join("a");
     let b = dir.path().join("b");
-    terreno().args(["run", "--quiet", "--threads", "1", "--out"]).arg(&a).args(&files).assert().success();
-    terreno().args(["run", "--quiet", "--threads", "2", "--out"]).arg(&b).args(files.iter().rev()).assert().success();
-    assert_eq!(std::fs::read(a.join("passages.parquet")).unwrap(), std::fs::read(b.join("passages.parquet")).unwrap());
+    terreno()
+        .args(["run", "--quiet", "--threads", "1", "--out"])
+        .arg(&a)
+        .args(&files)
+        .assert()
+        .success();
+    terreno()
+        .args(["run", "--quiet", "--threads", "2", "--out"])
+        .arg(&b)
+        .args(files.iter().rev())
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(a.join("passages.parquet")).unwrap(),
+        std::fs::read(b.join("passages.parquet")).unwrap()
+    );
 }
 
 #[test]
@@ -69,5 +85,8 @@ fn the_sample_config_runs() {
     let df = passages(&out);
     let speakers = strings(&df, "speaker");
     assert!(speakers.iter().all(|s| !matches!(s.as_deref(), Some("TO999") | Some("TOR001"))));
-    assert!(strings(&df, "languages").iter().all(Option::is_some), "metadata attached to every passage");
+    assert!(
+        strings(&df, "languages").iter().all(Option::is_some),
+        "metadata attached to every passage"
+    );
 }

@@ -44,9 +44,11 @@ fn parlato_all_67_interviews_summary_parquet_and_spans_agree() {
     for i in 0..df.height() {
         let id = ids[i].as_deref().unwrap();
         if current.0 != id {
-            let text = std::fs::read_to_string(out.join("sources").join(format!("{id}.txt"))).unwrap();
+            let text =
+                std::fs::read_to_string(out.join("sources").join(format!("{id}.txt"))).unwrap();
             let original =
-                std::fs::read_to_string(shared(&format!("parlato/linear-orthographic/{id}.txt"))).unwrap();
+                std::fs::read_to_string(shared(&format!("parlato/linear-orthographic/{id}.txt")))
+                    .unwrap();
             assert_eq!(text, original, "the canonical text of a .txt is the file");
             let index = CharIndex::new(&text);
             current = (id.to_string(), text, index);
@@ -69,7 +71,8 @@ fn turns(path: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn eaf_and_linear_jefferson_give_the_same_units() {
-    let eafs: Vec<_> = std::fs::read_dir(shared("parlato/eaf")).unwrap().map(|e| e.unwrap().path()).collect();
+    let eafs: Vec<_> =
+        std::fs::read_dir(shared("parlato/eaf")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(eafs.len(), 6);
     for eaf in eafs {
         let stem = eaf.file_stem().unwrap().to_string_lossy().to_string();
@@ -124,7 +127,8 @@ fn pdpilot_transcripts_have_two_speakers_and_lose_no_word() {
     for k in 1..=7 {
         let path = shared(&format!("pdpilot-interviews/transcripts/P{k}.txt"));
         let doc = ingest::read_file(&path, &config.ingest).unwrap();
-        let speakers: BTreeSet<_> = doc.turns.iter().map(|t| (t.speaker.as_str(), t.role)).collect();
+        let speakers: BTreeSet<_> =
+            doc.turns.iter().map(|t| (t.speaker.as_str(), t.role)).collect();
         assert_eq!(
             speakers,
             BTreeSet::from([("Dan", Role::Interviewer), ("Participant", Role::Participant)]),
@@ -136,7 +140,9 @@ fn pdpilot_transcripts_have_two_speakers_and_lose_no_word() {
             .lines()
             .skip(2) // the page mark and the title "Interview"
             .filter(|l| !page.is_match(l))
-            .flat_map(|l| label.replace(l, "").split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .flat_map(|l| {
+                label.replace(l, "").split_whitespace().map(str::to_string).collect::<Vec<_>>()
+            })
             .map(|w| &*Box::leak(w.into_boxed_str()))
             .collect();
         assert_eq!(raw.lines().nth(1), Some("Interview"));
@@ -144,7 +150,9 @@ fn pdpilot_transcripts_have_two_speakers_and_lose_no_word() {
         let got: Vec<String> = doc
             .turns
             .iter()
-            .flat_map(|t| doc.turn_text(&index, t).split(' ').map(str::to_string).collect::<Vec<_>>())
+            .flat_map(|t| {
+                doc.turn_text(&index, t).split(' ').map(str::to_string).collect::<Vec<_>>()
+            })
             .collect();
         let first_diff = got.iter().zip(&expected).position(|(a, b)| a != b);
         assert_eq!(
@@ -155,15 +163,15 @@ fn pdpilot_transcripts_have_two_speakers_and_lose_no_word() {
             first_diff.map(|i| &expected[i.saturating_sub(3)..(i + 5).min(expected.len())])
         );
     }
-    let (docs, passages, _, _) = pipeline::ingest_and_segment(
+    let ingested = pipeline::ingest_and_segment(
         &config,
         &[shared("pdpilot-interviews/transcripts")],
         false,
         Progress::new(true),
     )
     .unwrap();
-    assert_eq!(docs.len(), 7);
-    assert!(passages.iter().all(|p| p.speaker == "Participant" && p.prompt.is_some()));
+    assert_eq!(ingested.docs.len(), 7);
+    assert!(ingested.passages.iter().all(|p| p.speaker == "Participant" && p.prompt.is_some()));
 }
 
 #[test]
@@ -179,7 +187,8 @@ fn sib200_rows_are_passages_with_their_columns() {
         .success();
     let df = passages(&out);
     assert_eq!(df.height(), 1004);
-    let categories: BTreeSet<_> = strings(&df, "category").into_iter().map(Option::unwrap).collect();
+    let categories: BTreeSet<_> =
+        strings(&df, "category").into_iter().map(Option::unwrap).collect();
     assert_eq!(categories.len(), 7);
     let source_ids = strings(&df, "source_id");
     let texts = strings(&df, "text");

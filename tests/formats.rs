@@ -7,7 +7,14 @@ use crate::util::*;
 fn run_ok(inputs: &[&Path], extra: &[&str]) -> (tempfile::TempDir, polars::prelude::DataFrame) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    terreno().args(["run", "--quiet"]).args(extra).arg("--out").arg(&out).args(inputs).assert().success();
+    terreno()
+        .args(["run", "--quiet"])
+        .args(extra)
+        .arg("--out")
+        .arg(&out)
+        .args(inputs)
+        .assert()
+        .success();
     let df = passages(&out);
     (dir, df)
 }
@@ -24,7 +31,8 @@ fn txt_colon_with_stamps_and_metadata() {
          [00:01:15] Intervistatrice: mhmh\n\
          [00:01:16] Anna: sì\n",
     );
-    let meta = write(dir.path(), "meta.csv", "document,gruppo,sede\nintervista1,AMA Firenze,Firenze\n");
+    let meta =
+        write(dir.path(), "meta.csv", "document,gruppo,sede\nintervista1,AMA Firenze,Firenze\n");
     let (_d, df) = run_ok(&[&t], &["--metadata", meta.to_str().unwrap()]);
     assert_eq!(df.height(), 1);
     assert_eq!(strings(&df, "speaker")[0].as_deref(), Some("Anna"));
@@ -59,9 +67,25 @@ fn vtt_srt_docx_eaf_and_tables() {
             "LUCIA: Un posto dove nessuno giudica, dove posso dire quello che provo.",
         ],
     );
-    let csv = write(dir.path(), "survey.csv", "id,text,gruppo\nr1,\"Il gruppo mi ha aiutato, molto.\",A\nr2,Non saprei dire perché,B\n");
+    let csv = write(
+        dir.path(),
+        "survey.csv",
+        "id,text,gruppo\nr1,\"Il gruppo mi ha aiutato, molto.\",A\nr2,Non saprei dire perché,B\n",
+    );
     let eaf = shared("parlato/eaf/PTA002.eaf");
-    let (_d, df) = run_ok(&[&vtt, &srt, &docx, &csv, &eaf], &["--role", "INTERVISTATORE=interviewer", "--role", "MOD*=facilitator", "--role", "Moderat*=facilitator", "--role", "TOR*=interviewer"]);
+    let (_d, df) = run_ok(
+        &[&vtt, &srt, &docx, &csv, &eaf],
+        &[
+            "--role",
+            "INTERVISTATORE=interviewer",
+            "--role",
+            "MOD*=facilitator",
+            "--role",
+            "Moderat*=facilitator",
+            "--role",
+            "TOR*=interviewer",
+        ],
+    );
     let by_doc = |doc: &str| -> Vec<(String, String)> {
         let ids = strings(&df, "document_id");
         let sp = strings(&df, "speaker");
@@ -71,7 +95,10 @@ fn vtt_srt_docx_eaf_and_tables() {
             .map(|i| (sp[i].clone().unwrap(), tx[i].clone().unwrap()))
             .collect()
     };
-    assert_eq!(by_doc("fg1"), [("Giulia".into(), "Mi sentivo sola con la mia ansia e nessuno capiva.".into())]);
+    assert_eq!(
+        by_doc("fg1"),
+        [("Giulia".into(), "Mi sentivo sola con la mia ansia e nessuno capiva.".into())]
+    );
     assert_eq!(by_doc("fg2").len(), 2, "the facilitator speaks between Paolo's two cues");
     assert_eq!(by_doc("int3")[0].0, "LUCIA");
     let survey = by_doc("survey");
@@ -105,7 +132,12 @@ fn latin1_file_is_decoded_with_a_warning_in_the_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "win.txt", b"A: perch\xe9 la citt\xe0 mi piace molto davvero\nB: s\xec\nA: s\xec, la citt\xe0 \xe8 bella e viva\n");
     let out = dir.path().join("run");
-    terreno().args(["run", "--quiet", "--backchannels", "keep", "--out"]).arg(&out).arg(&t).assert().success();
+    terreno()
+        .args(["run", "--quiet", "--backchannels", "keep", "--out"])
+        .arg(&out)
+        .arg(&t)
+        .assert()
+        .success();
     let df = passages(&out);
     assert!(strings(&df, "text")[0].as_ref().unwrap().contains("perché la città"));
     let m = manifest(&out);
@@ -139,10 +171,11 @@ fn bad_inputs_name_the_file_and_write_nothing() {
     ];
     for (path, message) in cases {
         let out = d.join("out");
-        let assert = terreno().args(["run", "--quiet", "--out"]).arg(&out).arg(&path).assert().code(3);
+        let assert =
+            terreno().args(["run", "--quiet", "--out"]).arg(&out).arg(&path).assert().code(3);
         let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        assert!(stderr.contains(&format!("{name}")), "{stderr}");
+        assert!(stderr.contains(&name), "{stderr}");
         let shown = stderr.replace(&format!("{}", d.display()), "").replace('/', "");
         assert!(shown.contains(&message.replace('/', "")), "expected {message:?} in {stderr}");
         assert!(!out.exists(), "{name}: nothing may be written");
@@ -152,12 +185,21 @@ fn bad_inputs_name_the_file_and_write_nothing() {
 #[test]
 fn keep_going_skips_bad_files_and_lists_them() {
     let dir = tempfile::tempdir().unwrap();
-    let good = write(dir.path(), "good.txt", "A: il gruppo mi ha aiutato tanto a capire\nB: bene\n".as_bytes());
+    let good = write(
+        dir.path(),
+        "good.txt",
+        "A: il gruppo mi ha aiutato tanto a capire\nB: bene\n".as_bytes(),
+    );
     let bad = write(dir.path(), "empty.txt", b"");
     let out = dir.path().join("run");
     terreno().args(["run", "--quiet", "--out"]).arg(&out).args([&good, &bad]).assert().code(3);
     assert!(!out.exists());
-    terreno().args(["run", "--quiet", "--keep-going", "--out"]).arg(&out).args([&good, &bad]).assert().success();
+    terreno()
+        .args(["run", "--quiet", "--keep-going", "--out"])
+        .arg(&out)
+        .args([&good, &bad])
+        .assert()
+        .success();
     let m = manifest(&out);
     assert_eq!(m["counts"]["documents"], 1);
     assert!(m["skipped_files"][0].as_str().unwrap().contains("empty.txt"));

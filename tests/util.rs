@@ -31,7 +31,9 @@ pub fn docx(dir: &Path, name: &str, paragraphs: &[&str]) -> PathBuf {
     zip.start_file("[Content_Types].xml", options).unwrap();
     zip.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/></Types>"#).unwrap();
     zip.start_file("word/document.xml", options).unwrap();
-    let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>"#);
+    let mut xml = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>"#,
+    );
     for p in paragraphs {
         xml.push_str("<w:p><w:r><w:t xml:space=\"preserve\">");
         xml.push_str(&p.replace('&', "&amp;").replace('<', "&lt;"));

@@ -30,7 +30,11 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Decoded> {
                     format!("not valid {} text; re-save the file as UTF-8", encoding.name()),
                 ));
             }
-            return check_text(path, text.into_owned(), Some(format!("decoded as {}", encoding.name())));
+            return check_text(
+                path,
+                text.into_owned(),
+                Some(format!("decoded as {}", encoding.name())),
+            );
         }
     }
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -50,9 +54,9 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Decoded> {
             let bad = err.valid_up_to();
             // A file with well-formed multi-byte UTF-8 and also invalid bytes mixes encodings:
             // no single decoding is right, so say where.
-            let has_utf8_multibyte = String::from_utf8_lossy(body).chars().any(|c| {
-                !c.is_ascii() && c != char::REPLACEMENT_CHARACTER
-            });
+            let has_utf8_multibyte = String::from_utf8_lossy(body)
+                .chars()
+                .any(|c| !c.is_ascii() && c != char::REPLACEMENT_CHARACTER);
             let undefined_1252 = body.iter().any(|b| matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D));
             if has_utf8_multibyte || undefined_1252 {
                 return Err(Error::input(
@@ -77,8 +81,10 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Decoded> {
 /// Rejects text that is mostly control characters (a binary file that happens to decode).
 fn check_text(path: &Path, text: String, warning: Option<String>) -> Result<Decoded> {
     let total = text.chars().count().max(1);
-    let control =
-        text.chars().filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0C')).count();
+    let control = text
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\x0C'))
+        .count();
     if control * 20 > total {
         return Err(Error::input(path, None, "this looks like a binary file, not a transcript"));
     }

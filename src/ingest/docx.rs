@@ -21,7 +21,9 @@ pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<Document> {
     let mut xml = String::new();
     archive
         .by_name("word/document.xml")
-        .map_err(|_| Error::input(path, None, "a zip archive without word/document.xml: not a .docx"))?
+        .map_err(|_| {
+            Error::input(path, None, "a zip archive without word/document.xml: not a .docx")
+        })?
         .read_to_string(&mut xml)
         .map_err(|e| Error::input(path, None, format!("cannot read word/document.xml: {e}")))?;
     let text = paragraphs(path, &xml)?;

@@ -69,7 +69,9 @@ pub(crate) fn read(path: &Path, text: &str) -> Result<Document> {
             let value: String = ann
                 .children()
                 .filter(|n| n.has_tag_name("ANNOTATION_VALUE"))
-                .flat_map(|n| n.descendants().filter(|d| d.is_text()).map(|d| d.text().unwrap_or("")))
+                .flat_map(|n| {
+                    n.descendants().filter(|d| d.is_text()).map(|d| d.text().unwrap_or(""))
+                })
                 .collect();
             if value.trim().is_empty() {
                 continue;

@@ -165,7 +165,12 @@ impl Document {
             for w in piece.split_whitespace() {
                 let wb = offset + piece[offset - bs..].find(w).expect("word of the piece");
                 offset = wb + w.len();
-                f(Word { start: index.char_at(wb), end: index.char_at(offset), text: w, boundary: false });
+                f(Word {
+                    start: index.char_at(wb),
+                    end: index.char_at(offset),
+                    text: w,
+                    boundary: false,
+                });
             }
         }
     }
@@ -419,7 +424,9 @@ pub(crate) fn read_text_for_tests(path: &Path, text: &str) -> Document {
 pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let decoded = decode(path, &bytes)?;
-    let delimiter = if extension(path) == "tsv" || decoded.text.lines().next().is_some_and(|l| l.contains('\t')) {
+    let delimiter = if extension(path) == "tsv"
+        || decoded.text.lines().next().is_some_and(|l| l.contains('\t'))
+    {
         b'\t'
     } else {
         b','

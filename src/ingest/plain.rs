@@ -29,7 +29,8 @@ static TAB_LABEL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^([^\s:]{1,40})\t").expect("valid regex"));
 static PAGE_MARK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*\d{1,4}\s*/\s*\d{1,4}\s*$").expect("valid regex"));
-static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(\d{1,5})\s*$").expect("valid regex"));
+static NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*(\d{1,5})\s*$").expect("valid regex"));
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Convention {
@@ -287,7 +288,11 @@ fn detect(lines: &[Line], furniture: &[bool]) -> Option<Convention> {
 /// Labels with their line counts. Under the colon convention a label counts when it stands
 /// alone on its line, starts at least two lines, or is one capitalised word (`Marco:`); a
 /// single `Nota bene: …` is speech, not a speaker.
-fn known_labels(lines: &[Line], furniture: &[bool], convention: Convention) -> BTreeMap<String, usize> {
+fn known_labels(
+    lines: &[Line],
+    furniture: &[bool],
+    convention: Convention,
+) -> BTreeMap<String, usize> {
     let mut count: BTreeMap<String, (usize, bool)> = BTreeMap::new();
     for (line, _) in lines.iter().zip(furniture).filter(|(_, f)| !**f) {
         if let Some(l) = raw_label(line, convention) {
@@ -339,7 +344,10 @@ fn one_indel_or_swap(a: &str, b: &str) -> bool {
         }),
         0 => {
             let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
-            diff.len() == 2 && diff[1] == diff[0] + 1 && a[diff[0]] == b[diff[1]] && a[diff[1]] == b[diff[0]]
+            diff.len() == 2
+                && diff[1] == diff[0] + 1
+                && a[diff[0]] == b[diff[1]]
+                && a[diff[1]] == b[diff[0]]
         }
         _ => false,
     }
@@ -400,7 +408,10 @@ mod tests {
         let doc = read(Path::new("t.txt"), &text, Format::Text).unwrap();
         let s = speech(&doc);
         assert_eq!(s.len(), 11);
-        assert_eq!(s[10], ("Participant".into(), "And more 1 2 3 2/2 words after the page.".into()));
+        assert_eq!(
+            s[10],
+            ("Participant".into(), "And more 1 2 3 2/2 words after the page.".into())
+        );
         assert!(doc.warnings.iter().any(|w| w.contains("Particpant")), "{:?}", doc.warnings);
         assert!(doc.warnings.iter().any(|w| w.contains("Interview")), "{:?}", doc.warnings);
         // The page mark and the numbers are skipped, not speech.

@@ -33,7 +33,11 @@ struct Cue {
 pub(crate) fn read(path: &Path, text: &str, vtt: bool) -> Result<Document> {
     let cues = parse(path, text, vtt)?;
     if cues.is_empty() {
-        return Err(Error::input(path, None, "no cues found (no `00:00:01.000 --> 00:00:02.000` lines)"));
+        return Err(Error::input(
+            path,
+            None,
+            "no cues found (no `00:00:01.000 --> 00:00:02.000` lines)",
+        ));
     }
     // `Name:` prefixes count as speakers when the same name starts at least two cues.
     let mut prefix_count = std::collections::BTreeMap::<String, usize>::new();
@@ -67,9 +71,11 @@ pub(crate) fn read(path: &Path, text: &str, vtt: bool) -> Result<Document> {
     }
     let mut doc = builder.finish(path, if vtt { Format::Vtt } else { Format::Srt });
     if unnamed == cues.len() {
-        doc.warnings.push("no speaker names in the cues: every cue is attributed to `Speaker`".into());
+        doc.warnings
+            .push("no speaker names in the cues: every cue is attributed to `Speaker`".into());
     } else if unnamed > 0 {
-        doc.warnings.push(format!("{unnamed} cues before the first speaker name attributed to `Speaker`"));
+        doc.warnings
+            .push(format!("{unnamed} cues before the first speaker name attributed to `Speaker`"));
     }
     if doc.turns.is_empty() {
         return Err(Error::input(path, None, "the cues hold no text"));
@@ -94,11 +100,7 @@ fn seconds(path: &Path, line: usize, s: &str) -> Result<f64> {
 }
 
 fn bad_time(path: &Path, line: usize) -> Error {
-    Error::input(
-        path,
-        Some(line),
-        "malformed cue timing; expected `hh:mm:ss.mmm --> hh:mm:ss.mmm`",
-    )
+    Error::input(path, Some(line), "malformed cue timing; expected `hh:mm:ss.mmm --> hh:mm:ss.mmm`")
 }
 
 fn parse(path: &Path, text: &str, vtt: bool) -> Result<Vec<Cue>> {

@@ -27,10 +27,8 @@ pub(crate) fn read_delimited(
     delimiter: u8,
     config: &IngestConfig,
 ) -> Result<Document> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(false)
-        .from_reader(text.as_bytes());
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).flexible(false).from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| Error::input(path, csv_line(&e), format!("cannot read the header row: {e}")))?
@@ -66,7 +64,12 @@ pub(crate) fn read_parquet(path: &Path, bytes: &[u8], config: &IngestConfig) -> 
 
 type RawRow = (Option<usize>, Vec<Option<String>>);
 
-fn build(path: &Path, headers: &[String], rows: Vec<RawRow>, config: &IngestConfig) -> Result<Document> {
+fn build(
+    path: &Path,
+    headers: &[String],
+    rows: Vec<RawRow>,
+    config: &IngestConfig,
+) -> Result<Document> {
     let find = |name: &str, flag: &str| {
         headers.iter().position(|h| h == name).ok_or_else(|| {
             Error::input(
@@ -89,7 +92,11 @@ fn build(path: &Path, headers: &[String], rows: Vec<RawRow>, config: &IngestConf
         let line = line.or(Some(i + 2));
         let id = values[id_col].clone().unwrap_or_default();
         if id.trim().is_empty() {
-            return Err(Error::input(path, line, format!("empty `{}` in this row", config.id_column)));
+            return Err(Error::input(
+                path,
+                line,
+                format!("empty `{}` in this row", config.id_column),
+            ));
         }
         if !seen.insert(id.clone()) {
             return Err(Error::input(path, line, format!("the id {id:?} appears twice")));
@@ -114,7 +121,11 @@ fn build(path: &Path, headers: &[String], rows: Vec<RawRow>, config: &IngestConf
         doc.warnings.push(format!("{empty} rows with empty `{}` skipped", config.text_column));
     }
     if doc.turns.is_empty() {
-        return Err(Error::input(path, None, format!("no row has text in `{}`", config.text_column)));
+        return Err(Error::input(
+            path,
+            None,
+            format!("no row has text in `{}`", config.text_column),
+        ));
     }
     Ok(doc)
 }
