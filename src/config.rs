@@ -23,6 +23,22 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// How turns are cut into passages.
     pub segment: SegmentConfig,
+    /// How passages are embedded.
+    pub embed: EmbedConfig,
+}
+
+/// How passages are embedded.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedConfig {
+    /// Skip embedding (a quick check of the transcripts).
+    pub skip: bool,
+    /// Folder with `e5-small-q4.bin` and `tokenizer.json` (default: the project's
+    /// `models/multilingual-e5-small`, or `$TERRENO_MODEL_DIR`). Relative to the config file.
+    pub model_dir: Option<PathBuf>,
+    /// Folder of the embedding cache, shared by runs (default: `.cache` beside the run
+    /// directory). Relative to the config file.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -32,6 +48,7 @@ impl Default for Config {
             threads: 0,
             ingest: IngestConfig::default(),
             segment: SegmentConfig::default(),
+            embed: EmbedConfig::default(),
         }
     }
 }
@@ -160,9 +177,11 @@ impl Config {
             Error::input(path, line, e.message().to_string())
         })?;
         // Paths in the file are relative to the file.
-        if let (Some(meta), Some(dir)) = (&config.ingest.metadata, path.parent()) {
-            if meta.is_relative() {
-                config.ingest.metadata = Some(dir.join(meta));
+        if let Some(dir) = path.parent() {
+            for p in [&mut config.ingest.metadata, &mut config.embed.model_dir, &mut config.embed.cache_dir] {
+                if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
+                    *p = Some(dir.join(rel));
+                }
             }
         }
         Ok(config)

@@ -38,6 +38,17 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
+    /// The model files are missing, corrupt or cannot be fetched; the message says what to do.
+    #[error("{}: {message}", path.display())]
+    Model {
+        /// The model file or directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The tokenizer failed.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
     /// Building or writing a table failed.
     #[error("table: {0}")]
     Polars(#[from] polars::error::PolarsError),
@@ -59,6 +70,11 @@ impl Error {
     /// An I/O error about `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+
+    /// A model error about `path`.
+    pub fn model(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Model { path: path.into(), message: message.into() }
     }
 
     /// Whether the error is about bad input (exit code 3) rather than the environment.

