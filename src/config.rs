@@ -178,7 +178,11 @@ impl Config {
         })?;
         // Paths in the file are relative to the file.
         if let Some(dir) = path.parent() {
-            for p in [&mut config.ingest.metadata, &mut config.embed.model_dir, &mut config.embed.cache_dir] {
+            for p in [
+                &mut config.ingest.metadata,
+                &mut config.embed.model_dir,
+                &mut config.embed.cache_dir,
+            ] {
                 if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
                     *p = Some(dir.join(rel));
                 }

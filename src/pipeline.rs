@@ -8,10 +8,10 @@ use indicatif::ParallelProgressIterator;
 use rayon::prelude::*;
 
 use crate::config::Config;
+use crate::embed::{self, Prefix};
 use crate::error::{Error, Result};
 use crate::ingest::{self, Document};
 use crate::progress::Progress;
-use crate::embed::{self, Prefix};
 use crate::run::{self, Counts, InputRecord, Manifest, ModelRecord};
 use polars::prelude::{Column, DataFrame};
 
@@ -199,7 +199,8 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         let mut cache = embed::cache::Cache::open(&cache_dir, &model, Prefix::Passage)?;
         let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
         let bar = progress.bar(texts.len() as u64, "embedding");
-        let result = cache.embed(&model, &texts, Prefix::Passage, EMBED_CHUNK, |n| bar.inc(n as u64));
+        let result =
+            cache.embed(&model, &texts, Prefix::Passage, EMBED_CHUNK, |n| bar.inc(n as u64));
         bar.finish_and_clear();
         // What was embedded before a failure stays in the cache for the next attempt.
         cache.save()?;
@@ -207,7 +208,10 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         let mut frame = DataFrame::new(
             passages.len(),
             vec![
-                Column::new("passage_id".into(), passages.iter().map(|p| p.id.as_str()).collect::<Vec<_>>()),
+                Column::new(
+                    "passage_id".into(),
+                    passages.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+                ),
                 embed::cache::vector_column("vector", vectors.iter().map(Vec::as_slice))?,
             ],
         )?;

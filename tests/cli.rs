@@ -7,17 +7,27 @@ fn an_existing_run_is_not_overwritten_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let input = shared("parlato/linear-orthographic/PTA002.txt");
-    terreno().args(["run", "--quiet", "--out"]).arg(&out).arg(&input).assert().success();
+    terreno()
+        .args(["run", "--no-embed", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
     let before = std::fs::read(out.join("passages.parquet")).unwrap();
     terreno()
-        .args(["run", "--quiet", "--out"])
+        .args(["run", "--no-embed", "--quiet", "--out"])
         .arg(&out)
         .arg(&input)
         .assert()
         .code(1)
         .stderr(predicates::str::contains("pass --force"));
     assert_eq!(std::fs::read(out.join("passages.parquet")).unwrap(), before);
-    terreno().args(["run", "--quiet", "--force", "--out"]).arg(&out).arg(&input).assert().success();
+    terreno()
+        .args(["run", "--no-embed", "--quiet", "--force", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
     // No temporary files are left behind.
     let names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
@@ -36,13 +46,13 @@ fn input_order_and_threads_do_not_change_the_passages() {
     let a = dir.path().join("a");
     let b = dir.path().join("b");
     terreno()
-        .args(["run", "--quiet", "--threads", "1", "--out"])
+        .args(["run", "--no-embed", "--quiet", "--threads", "1", "--out"])
         .arg(&a)
         .args(&files)
         .assert()
         .success();
     terreno()
-        .args(["run", "--quiet", "--threads", "2", "--out"])
+        .args(["run", "--no-embed", "--quiet", "--threads", "2", "--out"])
         .arg(&b)
         .args(files.iter().rev())
         .assert()
@@ -58,7 +68,7 @@ fn config_file_typos_are_errors_with_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(dir.path(), "study.toml", b"seed = 1\n[segment]\nmax_word = 100\n");
     terreno()
-        .args(["run", "--quiet", "--config"])
+        .args(["run", "--no-embed", "--quiet", "--config"])
         .arg(&cfg)
         .arg("--out")
         .arg(dir.path().join("r"))

@@ -18,7 +18,7 @@ fn parlato_all_67_interviews_summary_parquet_and_spans_agree() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     terreno()
-        .args(["run", "--quiet", "--out"])
+        .args(["run", "--no-embed", "--quiet", "--out"])
         .arg(&out)
         .arg(shared("parlato/linear-orthographic"))
         .assert()
@@ -180,7 +180,7 @@ fn sib200_rows_are_passages_with_their_columns() {
     let out = dir.path().join("run");
     let sib = shared("sib200-ita");
     terreno()
-        .args(["run", "--quiet", "--id-column", "index_id", "--out"])
+        .args(["run", "--no-embed", "--quiet", "--id-column", "index_id", "--out"])
         .arg(&out)
         .args([sib.join("train.tsv"), sib.join("dev.tsv"), sib.join("test.tsv")])
         .assert()

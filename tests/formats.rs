@@ -8,7 +8,7 @@ fn run_ok(inputs: &[&Path], extra: &[&str]) -> (tempfile::TempDir, polars::prelu
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     terreno()
-        .args(["run", "--quiet"])
+        .args(["run", "--no-embed", "--quiet"])
         .args(extra)
         .arg("--out")
         .arg(&out)
@@ -133,7 +133,7 @@ fn latin1_file_is_decoded_with_a_warning_in_the_manifest() {
     let t = write(dir.path(), "win.txt", b"A: perch\xe9 la citt\xe0 mi piace molto davvero\nB: s\xec\nA: s\xec, la citt\xe0 \xe8 bella e viva\n");
     let out = dir.path().join("run");
     terreno()
-        .args(["run", "--quiet", "--backchannels", "keep", "--out"])
+        .args(["run", "--no-embed", "--quiet", "--backchannels", "keep", "--out"])
         .arg(&out)
         .arg(&t)
         .assert()
@@ -171,8 +171,12 @@ fn bad_inputs_name_the_file_and_write_nothing() {
     ];
     for (path, message) in cases {
         let out = d.join("out");
-        let assert =
-            terreno().args(["run", "--quiet", "--out"]).arg(&out).arg(&path).assert().code(3);
+        let assert = terreno()
+            .args(["run", "--no-embed", "--quiet", "--out"])
+            .arg(&out)
+            .arg(&path)
+            .assert()
+            .code(3);
         let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         assert!(stderr.contains(&name), "{stderr}");
@@ -192,10 +196,15 @@ fn keep_going_skips_bad_files_and_lists_them() {
     );
     let bad = write(dir.path(), "empty.txt", b"");
     let out = dir.path().join("run");
-    terreno().args(["run", "--quiet", "--out"]).arg(&out).args([&good, &bad]).assert().code(3);
+    terreno()
+        .args(["run", "--no-embed", "--quiet", "--out"])
+        .arg(&out)
+        .args([&good, &bad])
+        .assert()
+        .code(3);
     assert!(!out.exists());
     terreno()
-        .args(["run", "--quiet", "--keep-going", "--out"])
+        .args(["run", "--no-embed", "--quiet", "--keep-going", "--out"])
         .arg(&out)
         .args([&good, &bad])
         .assert()

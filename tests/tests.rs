@@ -4,4 +4,5 @@ mod util;
 
 mod cli;
 mod corpora;
+mod embed;
 mod formats;

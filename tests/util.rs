@@ -47,9 +47,69 @@ pub fn docx(dir: &Path, name: &str, paragraphs: &[&str]) -> PathBuf {
 
 /// Reads a run's `passages.parquet`.
 pub fn passages(run: &Path) -> polars::prelude::DataFrame {
+    read_parquet(&run.join("passages.parquet"))
+}
+
+/// Reads a Parquet file.
+pub fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
     use polars::prelude::*;
-    let file = std::fs::File::open(run.join("passages.parquet")).expect("passages.parquet");
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     ParquetReader::new(file).finish().expect("readable parquet")
+}
+
+/// The vectors of a `list[f32]` column.
+pub fn vectors(df: &polars::prelude::DataFrame, name: &str) -> Vec<Vec<f32>> {
+    df.column(name)
+        .unwrap()
+        .list()
+        .unwrap()
+        .amortized_iter()
+        .map(|s| s.unwrap().as_ref().f32().unwrap().into_no_null_iter().collect())
+        .collect()
+}
+
+/// The project's model folder (fetched by `make setup`).
+pub fn model_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/multilingual-e5-small")
+}
+
+/// Interviewee passages of ParlaTO as the embedding benchmark defines them: consecutive lines
+/// of one `TOI…` speaker joined, 20-120 words, files in sorted order, the first `n`.
+pub fn parlato_passages(n: usize) -> Vec<String> {
+    let dir = shared("parlato/linear-orthographic");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut current: Option<(String, Vec<String>)> = None;
+        let flush = |c: Option<(String, Vec<String>)>, out: &mut Vec<String>| {
+            if let Some((sp, lines)) = c {
+                let s = lines.join(" ");
+                let words = s.split_whitespace().count();
+                if sp.starts_with("TOI") && (20..=120).contains(&words) {
+                    out.push(s);
+                }
+            }
+        };
+        for line in text.lines() {
+            let (sp, t) = line.split_once('\t').unwrap_or((line, ""));
+            match &mut current {
+                Some((cur, lines)) if cur == sp => lines.push(t.to_string()),
+                _ => {
+                    flush(current.take(), &mut out);
+                    current = Some((sp.to_string(), vec![t.to_string()]));
+                }
+            }
+        }
+        flush(current, &mut out);
+        if out.len() >= n {
+            break;
+        }
+    }
+    out.truncate(n);
+    out
 }
 
 /// A string column as owned values.

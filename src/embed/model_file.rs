@@ -118,7 +118,10 @@ impl<'a> Cursor<'a> {
     fn count(&mut self, what: &str, max: usize) -> Result<usize> {
         let v = self.i32(what)?;
         if v < 0 || v as usize > max {
-            return Err(Error::model(self.path, format!("corrupt model file: {what} = {v} is out of range")));
+            return Err(Error::model(
+                self.path,
+                format!("corrupt model file: {what} = {v} is out of range"),
+            ));
         }
         Ok(v as usize)
     }
@@ -129,7 +132,10 @@ impl ModelFile {
     pub fn read(path: &Path) -> Result<ModelFile> {
         let bytes = std::fs::read(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::model(path, "the model file is missing; run `make setup` (or `terreno model fetch`)")
+                Error::model(
+                    path,
+                    "the model file is missing; run `make setup` (or `terreno model fetch`)",
+                )
             } else {
                 Error::io(path, e)
             }
@@ -146,7 +152,10 @@ impl ModelFile {
         }
         let version = c.u32("the version")?;
         if version != 1 {
-            return Err(Error::model(path, format!("model file version {version}; terreno reads version 1")));
+            return Err(Error::model(
+                path,
+                format!("model file version {version}; terreno reads version 1"),
+            ));
         }
         let dims = Dims {
             hidden: c.count("hidden size", 8192)?,
@@ -157,8 +166,15 @@ impl ModelFile {
             max_positions: c.count("max positions", 65536)?,
             token_types: c.count("token types", 16)?,
         };
-        if dims.hidden == 0 || dims.heads == 0 || dims.hidden % dims.heads != 0 || dims.hidden % QK != 0 {
-            return Err(corrupt(format!("hidden size {} and {} heads do not fit", dims.hidden, dims.heads)));
+        if dims.hidden == 0
+            || dims.heads == 0
+            || dims.hidden % dims.heads != 0
+            || dims.hidden % QK != 0
+        {
+            return Err(corrupt(format!(
+                "hidden size {} and {} heads do not fit",
+                dims.hidden, dims.heads
+            )));
         }
         let eps = c.f32("layer-norm epsilon")?;
         if !(eps > 0.0 && eps < 1e-2) {
@@ -193,7 +209,11 @@ impl ModelFile {
             let expected = match dtype {
                 DType::F32 => count * 4,
                 DType::Q4_0 if count % QK == 0 => count / QK * Q4_BLOCK_BYTES,
-                DType::Q4_0 => return Err(corrupt(format!("{name}: {count} weights is not a whole number of blocks"))),
+                DType::Q4_0 => {
+                    return Err(corrupt(format!(
+                        "{name}: {count} weights is not a whole number of blocks"
+                    )))
+                }
             };
             if len != expected {
                 return Err(corrupt(format!("{name}: {len} bytes for {count} weights")));
@@ -211,7 +231,16 @@ impl ModelFile {
             }
             tensors.insert(name, TensorEntry { dtype, count, offset, len });
         }
-        let model = ModelFile { path: path.to_path_buf(), bytes, version, dims, eps, specials, pieces, tensors };
+        let model = ModelFile {
+            path: path.to_path_buf(),
+            bytes,
+            version,
+            dims,
+            eps,
+            specials,
+            pieces,
+            tensors,
+        };
         model.check_tensors()?;
         Ok(model)
     }
@@ -247,7 +276,10 @@ impl ModelFile {
             if t.count != count {
                 return Err(Error::model(
                     &self.path,
-                    format!("corrupt model file: tensor {name} has {} weights, expected {count}", t.count),
+                    format!(
+                        "corrupt model file: tensor {name} has {} weights, expected {count}",
+                        t.count
+                    ),
                 ));
             }
         }
@@ -281,7 +313,10 @@ impl ModelFile {
             DType::Q4_0 => dequantize_q4_0(raw, &mut out),
         }
         if out.iter().any(|v| !v.is_finite()) {
-            return Err(Error::model(&self.path, format!("corrupt model file: tensor {name} holds NaN or infinity")));
+            return Err(Error::model(
+                &self.path,
+                format!("corrupt model file: tensor {name} holds NaN or infinity"),
+            ));
         }
         Ok(out)
     }

