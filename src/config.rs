@@ -25,6 +25,8 @@ pub struct Config {
     pub segment: SegmentConfig,
     /// How passages are embedded.
     pub embed: EmbedConfig,
+    /// How passages are clustered.
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 /// How passages are embedded.
@@ -49,6 +51,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             segment: SegmentConfig::default(),
             embed: EmbedConfig::default(),
+            cluster: crate::cluster::ClusterConfig::default(),
         }
     }
 }
@@ -202,6 +205,12 @@ impl Config {
         }
         if s.min_words >= s.max_words {
             return Err(Error::Config("segment.min_words must be below segment.max_words".into()));
+        }
+        let c = &self.cluster;
+        if !(c.attach_outliers.is_finite() && c.attach_outliers >= -1.0) {
+            return Err(Error::Config(
+                "cluster.attach_outliers must be a cosine similarity (≤ 1; 1 attaches none)".into(),
+            ));
         }
         if s.roles.is_empty() {
             return Err(Error::Config(

@@ -17,10 +17,13 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod cluster;
+pub mod compare;
 pub mod config;
 pub mod embed;
 pub mod error;
 pub mod ingest;
+pub mod label;
 pub mod pipeline;
 pub mod progress;
 pub mod report;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ingest::{self, Document};
 use crate::progress::Progress;
 use crate::run::{self, Counts, InputRecord, Manifest, ModelRecord};
+use crate::{cluster, label};
 use polars::prelude::{Column, DataFrame};
 
 /// Passages handed to the embedder at a time: the cache is filled chunk by chunk, and memory
@@ -45,6 +46,8 @@ pub struct Summary {
     pub manifest: Manifest,
     /// The run directory.
     pub out: PathBuf,
+    /// The candidate codes (empty when the run stopped before clustering).
+    pub candidates: Vec<label::Candidate>,
 }
 
 /// What ingest and segment produce.
@@ -183,6 +186,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         warnings,
         skipped_files,
         model: None,
+        clusters: None,
         stages: vec!["ingest".into(), "segment".into()],
     };
     let mut manifest = manifest;
@@ -228,6 +232,42 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         manifest.stages.push("embed".into());
         manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
         run::write_json(&opts.out.join("manifest.json"), &manifest)?;
+
+        let cluster_start = Instant::now();
+        let clustering = cluster::cluster(&vectors, &config.cluster, config.seed)?;
+        let mut frame = DataFrame::new(
+            passages.len(),
+            vec![
+                Column::new(
+                    "passage_id".into(),
+                    passages.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+                ),
+                Column::new("cluster".into(), clustering.labels.clone()),
+                Column::new("strength".into(), clustering.strength.clone()),
+            ],
+        )?;
+        run::write_parquet(&opts.out.join("clusters.parquet"), &mut frame)?;
+        let candidates = label::candidates(&passages, &vectors, &clustering, &Analyzer::new());
+        let unassigned = clustering.labels.iter().filter(|&&l| l < 0).count();
+        run::write_json(&opts.out.join("candidates.json"), &candidates)?;
+        let md = label::markdown(&candidates, unassigned);
+        run::write_atomic(&opts.out.join("candidates.md"), |f| {
+            std::io::Write::write_all(f, md.as_bytes())
+                .map_err(|e| Error::io(opts.out.join("candidates.md"), e))
+        })?;
+        manifest.timings.insert("cluster_label".into(), cluster_start.elapsed().as_secs_f64());
+        manifest.clusters = Some(run::ClusterRecord {
+            clusters: clustering.n_clusters(),
+            unassigned,
+            outliers_found: clustering.outliers_found,
+            outliers_attached: clustering.outliers_attached,
+            min_cluster_size: clustering.min_cluster_size,
+            min_samples: clustering.min_samples,
+        });
+        manifest.stages.extend(["cluster".to_string(), "label".to_string()]);
+        manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
+        run::write_json(&opts.out.join("manifest.json"), &manifest)?;
+        return Ok(Summary { manifest, out: opts.out.clone(), candidates });
     }
-    Ok(Summary { manifest, out: opts.out.clone() })
+    Ok(Summary { manifest, out: opts.out.clone(), candidates: Vec::new() })
 }

@@ -27,7 +27,28 @@ pub fn summary_text(summary: &Summary) -> String {
             c.embedded_new as f64 / secs.max(1e-9)
         );
     }
+    if let Some(k) = &m.clusters {
+        let _ = writeln!(
+            s,
+            "  {} clusters; {} passages unassigned ({} outliers found, {} attached)",
+            k.clusters, k.unassigned, k.outliers_found, k.outliers_attached
+        );
+    }
     let _ = writeln!(s, "  total {:.2}s", m.timings["total"]);
+    if !summary.candidates.is_empty() {
+        let _ = writeln!(s, "\ncandidate open codes (candidates.md has the quotes):");
+        for c in &summary.candidates {
+            let _ = writeln!(
+                s,
+                "  {}  {:<40} {:>5} passages, {:>3} speakers{}",
+                c.id,
+                c.label,
+                c.size,
+                c.speakers,
+                if c.single_speaker { "  (mostly one speaker)" } else { "" }
+            );
+        }
+    }
     if !m.warnings.is_empty() {
         let _ = writeln!(s, "  {} warnings:", m.warnings.len());
         for w in m.warnings.iter().take(20) {

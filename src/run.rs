@@ -37,8 +37,27 @@ pub struct Manifest {
     pub skipped_files: Vec<String>,
     /// The embedding model, once passages are embedded.
     pub model: Option<ModelRecord>,
+    /// What clustering found.
+    pub clusters: Option<ClusterRecord>,
     /// The stages finished so far, in order.
     pub stages: Vec<String>,
+}
+
+/// What clustering found, in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    /// Clusters (candidate codes).
+    pub clusters: usize,
+    /// Passages left unassigned.
+    pub unassigned: usize,
+    /// Passages HDBSCAN left unassigned before attaching.
+    pub outliers_found: usize,
+    /// Of those, attached to a cluster.
+    pub outliers_attached: usize,
+    /// HDBSCAN's smallest cluster, as used.
+    pub min_cluster_size: usize,
+    /// HDBSCAN's min_samples, as used.
+    pub min_samples: usize,
 }
 
 /// The model of a run.

@@ -3,6 +3,7 @@
 mod util;
 
 mod cli;
+mod cluster;
 mod corpora;
 mod embed;
 mod formats;

@@ -92,6 +92,7 @@ impl Cache {
             }
         }
         progress(texts.len() - fresh);
+        let mut saved = std::time::Instant::now();
         for part in missing.chunks(chunk.max(1)) {
             let batch: Vec<&str> = part.iter().map(|&i| texts[i]).collect();
             let vecs = embedder.embed(&batch, prefix)?;
@@ -100,6 +101,11 @@ impl Cache {
             }
             self.dirty = true;
             progress(part.iter().map(|&i| copies[&keys[i]]).sum());
+            // An overnight run that stops keeps what it embedded: save every few minutes.
+            if saved.elapsed() > std::time::Duration::from_secs(120) {
+                self.save()?;
+                saved = std::time::Instant::now();
+            }
         }
         let out = keys.iter().map(|k| self.vectors[k].clone()).collect();
         Ok((out, fresh))

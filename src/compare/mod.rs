@@ -1,0 +1,3 @@
+//! Compare: clusters against human labels.
+
+pub mod metrics;

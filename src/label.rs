@@ -1,0 +1,348 @@
+//! Label: each cluster becomes a candidate open code an analyst can judge in seconds.
+//!
+//! - key terms: class-based TF-IDF over the Italian analysis tokens (stems; n-grams up to 3
+//!   of consecutive content words), diversified so no two terms are variants of one word, shown
+//!   in their most frequent surface form; the label is the first two or three;
+//! - in-vivo phrases: phrases of two to five words the participants themselves used, said by
+//!   at least two different speakers in the cluster, ranked by how distinctive they are of it;
+//! - exemplars: the passages most similar to the cluster's centroid, from different speakers
+//!   and documents where possible;
+//! - size, cohesion, spread over documents and speakers, and a flag when one speaker says most
+//!   of it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::Clustering;
+use crate::segment::Passage;
+use crate::text::{Analyzer, SurfaceForms};
+
+/// An exemplar quote.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Exemplar {
+    /// The passage.
+    pub passage_id: String,
+    /// Its document.
+    pub document_id: String,
+    /// Its speaker.
+    pub speaker: String,
+    /// Code-point span in `sources/<document>.txt`.
+    pub char_start: usize,
+    /// End of the span.
+    pub char_end: usize,
+    /// Seconds, where known.
+    pub time_start: Option<f64>,
+    /// What was asked before it.
+    pub prompt: Option<String>,
+    /// The quote.
+    pub text: String,
+    /// Cosine similarity to the centroid.
+    pub similarity: f32,
+}
+
+/// A candidate open code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Candidate {
+    /// `C01`, `C02`, … in order of size.
+    pub id: String,
+    /// The cluster it describes.
+    pub cluster: i32,
+    /// A short label from the key terms.
+    pub label: String,
+    /// 5-10 key terms, most distinctive first.
+    pub key_terms: Vec<String>,
+    /// Phrases in the participants' own words.
+    pub in_vivo: Vec<String>,
+    /// The most central passages.
+    pub exemplars: Vec<Exemplar>,
+    /// Passages in the cluster.
+    pub size: usize,
+    /// Mean cosine similarity of the members to the centroid.
+    pub cohesion: f32,
+    /// Documents it spans.
+    pub documents: usize,
+    /// Speakers it spans.
+    pub speakers: usize,
+    /// Share of the passages said by its most frequent speaker.
+    pub top_speaker_share: f32,
+    /// Set when one speaker says most of it (more than 60%) in a corpus with several.
+    pub single_speaker: bool,
+    /// Every member passage.
+    pub passage_ids: Vec<String>,
+}
+
+/// Number of key terms per candidate.
+const KEY_TERMS: usize = 8;
+
+/// Describes every cluster.
+pub fn candidates(
+    passages: &[Passage],
+    vectors: &[Vec<f32>],
+    clustering: &Clustering,
+    analyzer: &Analyzer,
+) -> Vec<Candidate> {
+    let k = clustering.n_clusters();
+    let centroids = crate::cluster::centroids(vectors, &clustering.labels, k);
+    // Content tokens and their n-grams, per passage.
+    let tokens: Vec<Vec<crate::text::Token>> =
+        passages.iter().map(|p| analyzer.tokens(&p.text)).collect();
+    let mut forms = SurfaceForms::default();
+    let mut gram_forms: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    let mut class_tf: Vec<HashMap<String, f64>> = vec![HashMap::new(); k];
+    let mut total_tf: HashMap<String, f64> = HashMap::new();
+    for (i, toks) in tokens.iter().enumerate() {
+        forms.add(toks);
+        let l = clustering.labels[i];
+        for n in 1..=3 {
+            for w in toks.windows(n) {
+                let stem = w.iter().map(|t| t.stem.as_str()).collect::<Vec<_>>().join(" ");
+                let surface = w.iter().map(|t| t.surface.as_str()).collect::<Vec<_>>().join(" ");
+                *gram_forms.entry(stem.clone()).or_default().entry(surface).or_default() += 1;
+                *total_tf.entry(stem.clone()).or_default() += 1.0;
+                if l >= 0 {
+                    *class_tf[l as usize].entry(stem).or_default() += 1.0;
+                }
+            }
+        }
+    }
+    let avg_words = class_tf.iter().map(|c| c.values().sum::<f64>()).sum::<f64>() / k.max(1) as f64;
+    let display = |stem: &str| -> String {
+        gram_forms
+            .get(stem)
+            .and_then(|f| {
+                f.iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+                    .map(|(s, _)| s.clone())
+            })
+            .unwrap_or_else(|| forms.display(stem))
+    };
+    let in_vivo_counts = phrase_counts(passages, analyzer);
+    let corpus_speakers: BTreeSet<(&str, &str)> =
+        passages.iter().map(|p| (p.document_id.as_str(), p.speaker.as_str())).collect();
+
+    (0..k)
+        .map(|c| {
+            let members: Vec<usize> =
+                (0..passages.len()).filter(|&i| clustering.labels[i] == c as i32).collect();
+            // c-TF-IDF: tf in the class (normalised by its length) × log(1 + A / tf overall).
+            let class_len: f64 = class_tf[c].values().sum::<f64>().max(1.0);
+            let mut scored: Vec<(f64, &String)> = class_tf[c]
+                .iter()
+                .filter(|(_, &tf)| tf >= 2.0)
+                .map(|(t, &tf)| ((tf / class_len) * (1.0 + avg_words / total_tf[t]).ln(), t))
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+            let mut key_terms: Vec<String> = Vec::new();
+            let mut covered: BTreeSet<&str> = BTreeSet::new();
+            for (_, term) in &scored {
+                let stems: Vec<&str> = term.split(' ').collect();
+                if stems.iter().all(|s| covered.contains(s)) {
+                    continue; // a variant of terms already chosen
+                }
+                covered.extend(stems);
+                key_terms.push(display(term));
+                if key_terms.len() == KEY_TERMS {
+                    break;
+                }
+            }
+            let label = key_terms.iter().take(3).cloned().collect::<Vec<_>>().join(" · ");
+            let sims: Vec<(usize, f32)> = members
+                .iter()
+                .map(|&i| (i, crate::embed::cosine(&vectors[i], &centroids[c])))
+                .collect();
+            let cohesion = sims.iter().map(|s| s.1).sum::<f32>() / sims.len().max(1) as f32;
+            let mut by_speaker: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+            for &i in &members {
+                *by_speaker
+                    .entry((passages[i].document_id.as_str(), passages[i].speaker.as_str()))
+                    .or_default() += 1;
+            }
+            let top = by_speaker.values().copied().max().unwrap_or(0);
+            let top_speaker_share = top as f32 / members.len().max(1) as f32;
+            let documents: BTreeSet<&str> =
+                members.iter().map(|&i| passages[i].document_id.as_str()).collect();
+            Candidate {
+                id: format!("C{:02}", c + 1),
+                cluster: c as i32,
+                label,
+                key_terms,
+                in_vivo: in_vivo(&members, passages, &in_vivo_counts),
+                exemplars: exemplars(&sims, passages),
+                size: members.len(),
+                cohesion,
+                documents: documents.len(),
+                speakers: by_speaker.len(),
+                top_speaker_share,
+                single_speaker: corpus_speakers.len() > 1 && top_speaker_share > 0.6,
+                passage_ids: members.iter().map(|&i| passages[i].id.clone()).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Phrases of 2-5 analysis words (stopwords kept inside, not at the ends) of every passage.
+fn phrases(text: &str, analyzer: &Analyzer) -> BTreeSet<String> {
+    let words = analyzer.words(text);
+    let mut out = BTreeSet::new();
+    for n in 2..=5 {
+        for w in words.windows(n) {
+            if analyzer.is_stopword(&w[0]) || analyzer.is_stopword(&w[n - 1]) {
+                continue;
+            }
+            if w.iter().filter(|x| !analyzer.is_stopword(x)).count() < 2 && n < 3 {
+                continue;
+            }
+            out.insert(w.join(" "));
+        }
+    }
+    out
+}
+
+/// For each phrase: the passages (indices) that use it.
+fn phrase_counts(passages: &[Passage], analyzer: &Analyzer) -> HashMap<String, Vec<usize>> {
+    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, p) in passages.iter().enumerate() {
+        for ph in phrases(&p.text, analyzer) {
+            out.entry(ph).or_default().push(i);
+        }
+    }
+    out
+}
+
+/// Up to five phrases said by at least two speakers of the cluster, most distinctive first
+/// (share of their uses inside the cluster × uses inside), longer phrases preferred to the
+/// shorter ones they contain.
+fn in_vivo(
+    members: &[usize],
+    passages: &[Passage],
+    uses: &HashMap<String, Vec<usize>>,
+) -> Vec<String> {
+    let member_set: BTreeSet<usize> = members.iter().copied().collect();
+    let mut scored: Vec<(f64, usize, &String)> = uses
+        .iter()
+        .filter_map(|(ph, idx)| {
+            let inside: Vec<usize> =
+                idx.iter().copied().filter(|i| member_set.contains(i)).collect();
+            let speakers: BTreeSet<(&str, &str)> = inside
+                .iter()
+                .map(|&i| (passages[i].document_id.as_str(), passages[i].speaker.as_str()))
+                .collect();
+            (speakers.len() >= 2).then(|| {
+                let score = inside.len() as f64 * (inside.len() as f64 / idx.len() as f64);
+                (score, ph.split(' ').count(), ph)
+            })
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then_with(|| a.2.cmp(b.2)));
+    let mut out: Vec<String> = Vec::new();
+    for (_, _, ph) in scored {
+        if out.iter().any(|o| o.contains(ph.as_str()) || ph.contains(o.as_str())) {
+            continue;
+        }
+        out.push(ph.clone());
+        if out.len() == 5 {
+            break;
+        }
+    }
+    out
+}
+
+/// The most central passages, new speakers and documents first.
+fn exemplars(sims: &[(usize, f32)], passages: &[Passage]) -> Vec<Exemplar> {
+    let mut order = sims.to_vec();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut chosen: Vec<(usize, f32)> = Vec::new();
+    let mut speakers = BTreeSet::new();
+    let mut documents = BTreeSet::new();
+    for pass in 0..3 {
+        for &(i, s) in &order {
+            if chosen.len() == 5 {
+                break;
+            }
+            if chosen.iter().any(|c| c.0 == i) {
+                continue;
+            }
+            let p = &passages[i];
+            let new_doc = !documents.contains(p.document_id.as_str());
+            let new_speaker = !speakers.contains(&(p.document_id.as_str(), p.speaker.as_str()));
+            if (pass == 0 && new_doc && new_speaker) || (pass == 1 && new_speaker) || pass == 2 {
+                chosen.push((i, s));
+                documents.insert(p.document_id.as_str());
+                speakers.insert((p.document_id.as_str(), p.speaker.as_str()));
+            }
+        }
+    }
+    chosen.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    chosen
+        .into_iter()
+        .map(|(i, s)| {
+            let p = &passages[i];
+            Exemplar {
+                passage_id: p.id.clone(),
+                document_id: p.document_id.clone(),
+                speaker: p.speaker.clone(),
+                char_start: p.char_start,
+                char_end: p.char_end,
+                time_start: p.time_start,
+                prompt: p.prompt.clone(),
+                text: p.text.clone(),
+                similarity: s,
+            }
+        })
+        .collect()
+}
+
+/// `candidates.md`: the candidates as an analyst reads them.
+pub fn markdown(candidates: &[Candidate], unassigned: usize) -> String {
+    use std::fmt::Write;
+    let mut s = String::from("# Candidate open codes\n\n");
+    let _ = writeln!(s, "{} candidates; {} passages unassigned. Candidates are proposals: confirm, rename, merge or reject each.\n", candidates.len(), unassigned);
+    for c in candidates {
+        let _ = writeln!(s, "## {} — {}\n", c.id, c.label);
+        let _ = writeln!(
+            s,
+            "{} passages, {} documents, {} speakers, cohesion {:.2}{}\n",
+            c.size,
+            c.documents,
+            c.speakers,
+            c.cohesion,
+            if c.single_speaker {
+                format!("; **mostly one speaker** ({:.0}%)", 100.0 * c.top_speaker_share)
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(s, "- key terms: {}", c.key_terms.join(", "));
+        if !c.in_vivo.is_empty() {
+            let _ = writeln!(
+                s,
+                "- in their words: {}",
+                c.in_vivo.iter().map(|p| format!("“{p}”")).collect::<Vec<_>>().join(", ")
+            );
+        }
+        let _ = writeln!(s);
+        for e in &c.exemplars {
+            let when = e
+                .time_start
+                .map(|t| {
+                    format!(
+                        ", {:02}:{:02}:{:02}",
+                        (t / 3600.0) as u32,
+                        (t / 60.0) as u32 % 60,
+                        t as u32 % 60
+                    )
+                })
+                .unwrap_or_default();
+            if let Some(q) = &e.prompt {
+                let _ = writeln!(s, "> *Q: {q}*  ");
+            }
+            let _ = writeln!(
+                s,
+                "> {}  \n> — {}, {}{} (chars {}-{})\n",
+                e.text, e.speaker, e.document_id, when, e.char_start, e.char_end
+            );
+        }
+    }
+    s
+}
