@@ -15,6 +15,35 @@ use terreno::embed::Prefix;
 use terreno::pipeline::ingest_and_segment;
 use terreno::progress::Progress;
 
+/// `n` unit vectors of `dim` around `topics` random directions, deterministic.
+fn synthetic(n: usize, dim: usize, topics: usize) -> Vec<Vec<f32>> {
+    let mut state = 0x2545F4914F6CDD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+    };
+    let centres: Vec<Vec<f32>> = (0..topics).map(|_| (0..dim).map(|_| next()).collect()).collect();
+    (0..n)
+        .map(|i| {
+            let c = &centres[i % topics];
+            let mut v: Vec<f32> = c.iter().map(|x| x + 0.6 * next()).collect();
+            terreno::embed::normalize(&mut v);
+            v
+        })
+        .collect()
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
@@ -74,6 +103,19 @@ fn main() {
         "k-means, k = 7",
         &ClusterConfig { method: Method::Kmeans, k: 7, dims: 0, ..config.cluster.clone() },
     );
+    // Growth with corpus size: synthetic unit vectors around 40 topic directions.
+    for n in [10_000usize, 50_000] {
+        let synthetic = synthetic(n, vectors[0].len(), 40);
+        let start = std::time::Instant::now();
+        let c = cluster(&synthetic, &config.cluster, config.seed).unwrap();
+        println!(
+            "synthetic {n:>6} × {} vectors: {:>3} clusters in {:>6.1}s, peak RSS so far {:.0} MiB",
+            synthetic[0].len(),
+            c.n_clusters(),
+            start.elapsed().as_secs_f64(),
+            peak_rss_mib()
+        );
+    }
     if std::env::var("TERRENO_SWEEP_K").is_ok() {
         for dims in [0usize, 10, 20, 50] {
             for k in [4usize, 5, 6, 7, 8, 10, 12, 15, 20, 30] {

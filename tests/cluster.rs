@@ -101,3 +101,46 @@ fn one_interview_still_gives_candidates() {
     assert!(m["clusters"]["clusters"].as_u64().unwrap() >= 2);
     assert!(out.join("candidates.md").exists());
 }
+
+#[test]
+fn no_key_term_on_all_parlato_interviews_is_a_stopword_filler_or_backchannel() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("parlato");
+    // The cache under target/ makes reruns quick; a fresh clone embeds the 20k passages once.
+    let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cache");
+    terreno()
+        .args(["run", "--quiet", "--cache-dir"])
+        .arg(&cache)
+        .arg("--out")
+        .arg(&out)
+        .arg(shared("parlato/linear-orthographic"))
+        .assert()
+        .success();
+    let analyzer = terreno::text::Analyzer::new();
+    let candidates: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("candidates.json")).unwrap()).unwrap();
+    let candidates = candidates.as_array().unwrap();
+    assert!(candidates.len() >= 20, "{}", candidates.len());
+    let backchannels = [
+        "sì", "si", "no", "okay", "ok", "mhmh", "mh", "eh", "ehm", "ah", "boh", "cioè", "allora",
+        "vabbè",
+    ];
+    for c in candidates {
+        for t in c["key_terms"].as_array().unwrap() {
+            let t = t.as_str().unwrap();
+            for w in t.split(' ') {
+                assert!(
+                    !analyzer.is_stopword(w) && !backchannels.contains(&w),
+                    "{}: key term {t:?}",
+                    c["id"]
+                );
+                assert_eq!(
+                    analyzer.words(w),
+                    [w.to_string()],
+                    "{}: {t:?} is not a clean analysis word",
+                    c["id"]
+                );
+            }
+        }
+    }
+}

@@ -35,7 +35,7 @@ pub enum Method {
 pub struct ClusterConfig {
     /// The algorithm.
     pub method: Method,
-    /// Number of clusters for k-means (0: chosen by the best silhouette between n/60 and √n,
+    /// Number of clusters for k-means (0: chosen by the best silhouette between n/100 and √n,
     /// within 4..60).
     pub k: usize,
     /// Principal components kept before clustering (0: cluster the full vectors).
@@ -123,16 +123,25 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
             }
             Method::Kmeans if config.k > 0 => kmeans(&reduced, config.k.min(n), seed)?,
             Method::Kmeans => {
+                // k is chosen on an evenly strided sample of at most 4,000 passages, then the
+                // final clustering is fitted on all of them.
                 let (lo, hi) = k_range(n);
-                let mut best: Option<(f64, Vec<i32>)> = None;
-                for k in candidate_ks(lo, hi) {
-                    let labels = kmeans(&reduced, k, seed)?;
-                    let s = silhouette(vectors, &labels, 2000);
-                    if best.as_ref().is_none_or(|(b, _)| s > *b) {
-                        best = Some((s, labels));
+                let step = n.div_ceil(SEARCH_SAMPLE);
+                let sample: Vec<Vec<f32>> = reduced.iter().step_by(step).cloned().collect();
+                let sample_full: Vec<Vec<f32>> = vectors.iter().step_by(step).cloned().collect();
+                let mut best: Option<(f64, usize, Vec<i32>)> = None;
+                for k in candidate_ks(lo, hi.min(sample.len() / 3).max(lo)) {
+                    let labels = kmeans(&sample, k, seed)?;
+                    let s = silhouette(&sample_full, &labels, 2000);
+                    if best.as_ref().is_none_or(|(b, _, _)| s > *b) {
+                        best = Some((s, k, labels));
                     }
                 }
-                best.map(|b| b.1).unwrap_or_else(|| vec![0; n])
+                match best {
+                    Some((_, _, labels)) if step == 1 => labels,
+                    Some((_, k, _)) => kmeans(&reduced, k, seed)?,
+                    None => vec![0; n],
+                }
             }
         }
     };
@@ -168,12 +177,15 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
     })
 }
 
-/// The range of k tried when k is not given: n/60 to √n, within 4..60 (and below n/3). Open
-/// codes are fine-grained, so the range starts where clusters hold about sixty passages; the
+/// Passages the choice of k looks at, at most.
+const SEARCH_SAMPLE: usize = 4000;
+
+/// The range of k tried when k is not given: n/100 to √n, within 4..60 (and below n/3). Open
+/// codes are fine-grained, so the range starts where clusters hold about a hundred passages; the
 /// silhouette alone prefers a handful of broad themes.
 pub fn k_range(n: usize) -> (usize, usize) {
     let hi = ((n as f64).sqrt() as usize).clamp(2, 60).min((n / 3).max(2));
-    let lo = (n / 60).clamp(4, 30).min(hi);
+    let lo = (n / 100).clamp(4, 30).min(hi);
     (lo, hi)
 }
 

@@ -101,6 +101,26 @@ mod tests {
         (a - b).abs() < 1e-9
     }
 
+    /// Reference values computed once with scikit-learn 1.x (`adjusted_rand_score`,
+    /// `normalized_mutual_info_score`, `homogeneity_score`, `completeness_score`,
+    /// `v_measure_score`) on the same label vectors.
+    #[test]
+    fn matches_scikit_learn() {
+        let a = agreement(&[0, 0, 0, 1, 1, 1, 2, 2, 2, 2], &[0, 0, 1, 1, 1, 2, 2, 2, 3, 3]);
+        assert!(close(a.ari, 0.23728813559322035), "{a:?}");
+        assert!(close(a.nmi, 0.5759466679735675), "{a:?}");
+        assert!(close(a.homogeneity, 0.6492712741077914), "{a:?}");
+        assert!(close(a.completeness, 0.5175031261015377), "{a:?}");
+        assert!(close(a.v_measure, 0.5759466679735676), "{a:?}");
+        let b = agreement(&["a", "a", "b", "b", "c", "c", "c"], &[1, 1, 1, -1, -1, 2, 2]);
+        assert!(
+            close(b.ari, 0.2125)
+                && close(b.nmi, 0.5636355530993447)
+                && close(b.v_measure, 0.5636355530993447),
+            "{b:?}"
+        );
+    }
+
     #[test]
     fn perfect_and_permuted_labelings() {
         let a = agreement(&[0, 0, 1, 1, 2, 2], &[5, 5, 3, 3, 9, 9]);
