@@ -35,15 +35,6 @@ fn synthetic(n: usize, dim: usize, topics: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
@@ -113,7 +104,7 @@ fn main() {
             synthetic[0].len(),
             c.n_clusters(),
             start.elapsed().as_secs_f64(),
-            peak_rss_mib()
+            terreno::run::peak_rss_mib().unwrap_or(f64::NAN)
         );
     }
     if std::env::var("TERRENO_SWEEP_K").is_ok() {

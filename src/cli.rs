@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Ingest transcripts, embed the passages and write a run directory.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Embed the lines of a text file (or the `text` column of a table) into a Parquet file.
     Embed(EmbedArgs),
     /// Fetch or describe the embedding model.
@@ -137,6 +137,9 @@ pub struct RunArgs {
     /// similarity (default 0.80; 1 leaves them all unassigned).
     #[arg(long, value_name = "SIM")]
     pub attach_outliers: Option<f32>,
+    /// Leave passages whose similarity to their cluster's centroid is below this unassigned.
+    #[arg(long, value_name = "SIM")]
+    pub min_strength: Option<f32>,
 }
 
 impl RunArgs {
@@ -190,6 +193,9 @@ impl RunArgs {
         }
         if let Some(v) = self.attach_outliers {
             c.cluster.attach_outliers = v;
+        }
+        if let Some(v) = self.min_strength {
+            c.cluster.min_strength = v;
         }
         c.validate()?;
         Ok(c)

@@ -127,6 +127,11 @@ pub fn ingest_and_segment(
     Ok(Ingested { docs, passages, stats, skipped })
 }
 
+/// The `passage_id` column every per-passage table starts with.
+fn passage_ids(passages: &[Passage]) -> Column {
+    Column::new("passage_id".into(), passages.iter().map(|p| p.id.as_str()).collect::<Vec<_>>())
+}
+
 /// Runs the pipeline and writes the run directory.
 pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
     config.validate()?;
@@ -187,6 +192,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         skipped_files,
         model: None,
         clusters: None,
+        peak_rss_mib: None,
         stages: vec!["ingest".into(), "segment".into()],
     };
     let mut manifest = manifest;
@@ -212,10 +218,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         let mut frame = DataFrame::new(
             passages.len(),
             vec![
-                Column::new(
-                    "passage_id".into(),
-                    passages.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
-                ),
+                passage_ids(&passages),
                 embed::cache::vector_column("vector", vectors.iter().map(Vec::as_slice))?,
             ],
         )?;
@@ -238,10 +241,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         let mut frame = DataFrame::new(
             passages.len(),
             vec![
-                Column::new(
-                    "passage_id".into(),
-                    passages.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
-                ),
+                passage_ids(&passages),
                 Column::new("cluster".into(), clustering.labels.clone()),
                 Column::new("strength".into(), clustering.strength.clone()),
             ],
@@ -265,6 +265,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
             min_samples: clustering.min_samples,
         });
         manifest.stages.extend(["cluster".to_string(), "label".to_string()]);
+        manifest.peak_rss_mib = run::peak_rss_mib();
         manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
         run::write_json(&opts.out.join("manifest.json"), &manifest)?;
         return Ok(Summary { manifest, out: opts.out.clone(), candidates });

@@ -34,7 +34,12 @@ pub fn summary_text(summary: &Summary) -> String {
             k.clusters, k.unassigned, k.outliers_found, k.outliers_attached
         );
     }
-    let _ = writeln!(s, "  total {:.2}s", m.timings["total"]);
+    let _ = writeln!(
+        s,
+        "  total {:.2}s{}",
+        m.timings["total"],
+        m.peak_rss_mib.map(|r| format!(", peak memory {r:.0} MiB")).unwrap_or_default()
+    );
     if !summary.candidates.is_empty() {
         let _ = writeln!(s, "\ncandidate open codes (candidates.md has the quotes):");
         for c in &summary.candidates {

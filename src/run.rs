@@ -39,6 +39,8 @@ pub struct Manifest {
     pub model: Option<ModelRecord>,
     /// What clustering found.
     pub clusters: Option<ClusterRecord>,
+    /// Peak resident memory of the run so far, MiB (Linux).
+    pub peak_rss_mib: Option<f64>,
     /// The stages finished so far, in order.
     pub stages: Vec<String>,
 }
@@ -266,6 +268,16 @@ pub fn passages_frame(passages: &[Passage], docs: &[Document]) -> Result<DataFra
         cols.push(Column::new(unique(key).into(), values));
     }
     Ok(DataFrame::new(passages.len(), cols)?)
+}
+
+/// Peak resident memory of this process in MiB, where the system tells it (Linux).
+pub fn peak_rss_mib() -> Option<f64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
 }
 
 /// The current time as RFC 3339 (UTC, seconds).

@@ -10,10 +10,12 @@
 //! not used: no maintained Rust implementation exists, and it would make runs depend on
 //! threads.
 //!
-//! Passages HDBSCAN leaves unassigned are reported (cluster -1); with `attach_outliers` set,
-//! each is attached to the cluster whose centroid is most similar, when that cosine similarity
-//! reaches the threshold, so the analyst chooses how many stay unassigned. `strength` is a
-//! passage's cosine similarity to its cluster's centroid (0 for unassigned ones).
+//! Passages HDBSCAN leaves unassigned are reported (cluster -1); with `attach_outliers` below
+//! 1, each is attached to the cluster whose centroid is most similar when that cosine
+//! similarity reaches the threshold. With `min_strength` above 0, members less similar than
+//! that to their centroid are left unassigned. Between the two the analyst chooses how many
+//! passages stay unassigned. `strength` is a passage's cosine similarity to its cluster's
+//! centroid (0 for unassigned ones).
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +49,9 @@ pub struct ClusterConfig {
     /// Attach an unassigned passage to the most similar cluster when the cosine similarity to
     /// its centroid reaches this value (1.0 or more: leave every outlier unassigned).
     pub attach_outliers: f32,
+    /// Leave a passage unassigned when its cosine similarity to its cluster's centroid is
+    /// below this (0: keep every assignment). The analyst's way to see only the clear members.
+    pub min_strength: f32,
 }
 
 impl Default for ClusterConfig {
@@ -58,6 +63,7 @@ impl Default for ClusterConfig {
             min_cluster_size: 0,
             min_samples: 0,
             attach_outliers: 0.80,
+            min_strength: 0.0,
         }
     }
 }
@@ -162,11 +168,17 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
             }
         }
     }
-    let strength = labels
+    let mut strength: Vec<f32> = labels
         .iter()
         .zip(vectors)
         .map(|(&l, v)| if l >= 0 { crate::embed::cosine(v, &centroids[l as usize]) } else { 0.0 })
         .collect();
+    for (l, s) in labels.iter_mut().zip(strength.iter_mut()) {
+        if *l >= 0 && *s < config.min_strength {
+            *l = -1;
+            *s = 0.0;
+        }
+    }
     Ok(Clustering {
         labels,
         strength,
@@ -412,6 +424,18 @@ mod tests {
             }
             assert!(c.strength.iter().all(|&s| s > 0.8));
         }
+    }
+
+    #[test]
+    fn min_strength_leaves_weak_members_unassigned() {
+        let v = blobs();
+        let all = cluster(&v, &ClusterConfig { k: 3, ..ClusterConfig::default() }, 1).unwrap();
+        let weakest = all.strength.iter().cloned().fold(f32::INFINITY, f32::min);
+        let cfg = ClusterConfig { k: 3, min_strength: weakest + 1e-4, ..ClusterConfig::default() };
+        let some = cluster(&v, &cfg, 1).unwrap();
+        let unassigned = some.labels.iter().filter(|&&l| l < 0).count();
+        assert!((1..90).contains(&unassigned));
+        assert!(some.labels.iter().zip(&some.strength).all(|(&l, &s)| (l < 0) == (s == 0.0)));
     }
 
     #[test]
