@@ -11,7 +11,8 @@ use crate::error::Result;
 ///
 /// Reads transcripts (.txt, .vtt, .srt, .docx, .eaf) and tables of passages (.csv, .tsv,
 /// .parquet), cuts them into passages with their provenance, embeds them with
-/// multilingual-e5-small and writes a run directory. Nothing leaves this machine.
+/// multilingual-e5-small, clusters them and proposes candidate open codes with key terms,
+/// in-vivo phrases and exemplar quotes, all in one run directory. Nothing leaves this machine.
 #[derive(Debug, Parser)]
 #[command(name = "terreno", version, about, long_about)]
 pub struct Cli {
@@ -23,7 +24,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Ingest transcripts, embed the passages and write a run directory.
+    /// Ingest transcripts, embed and cluster the passages, propose candidate codes.
     Run(Box<RunArgs>),
     /// Embed the lines of a text file (or the `text` column of a table) into a Parquet file.
     Embed(EmbedArgs),
@@ -127,7 +128,7 @@ pub struct RunArgs {
     /// Embedding cache folder (default: `.cache` beside the run directory).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Clustering algorithm (default hdbscan).
+    /// Clustering algorithm (default kmeans, with k chosen by the silhouette).
     #[arg(long, value_name = "METHOD")]
     pub cluster: Option<crate::cluster::Method>,
     /// Number of clusters for k-means.

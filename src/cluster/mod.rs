@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 pub enum Method {
     /// Density-based: finds the number of clusters itself and leaves outliers unassigned.
     Hdbscan,
-    /// k-means with `k` clusters: every passage assigned.
+    /// k-means: every passage assigned; k given or chosen by the silhouette.
     Kmeans,
 }
 
