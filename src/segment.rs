@@ -204,15 +204,11 @@ fn windows(words: &[(usize, Word)], max: usize) -> Vec<std::ops::Range<usize>> {
 /// How much a piece of talk says: its analysis words, or 0 when none is a content word
 /// ("sì sì certo"). Below `min` it is a back-channel.
 fn substance(analyzer: &Analyzer, text: &str, min: usize) -> usize {
-    if analyzer.tokens(text).is_empty() {
+    let words = analyzer.words(text);
+    if words.len() < min || !words.iter().any(|w| analyzer.is_content(w)) {
         return 0;
     }
-    let n = analyzer.words(text).len();
-    if n < min {
-        0
-    } else {
-        n
-    }
+    words.len()
 }
 
 /// Joins windows with fewer than `min` analysis words to a neighbour (the previous one, or the

@@ -295,11 +295,16 @@ impl Analyzer {
                 && self.stopwords.contains(word.trim_end_matches(['\'', '’']))
     }
 
+    /// Whether an analysis word is a content word: not a stopword, not a bare number.
+    pub fn is_content(&self, word: &str) -> bool {
+        !self.is_stopword(word) && word.chars().any(char::is_alphabetic)
+    }
+
     /// The content tokens of `text`: analysis words without stopwords or bare numbers, stemmed.
     pub fn tokens(&self, text: &str) -> Vec<Token> {
         self.words(text)
             .into_iter()
-            .filter(|w| !self.is_stopword(w) && w.chars().any(char::is_alphabetic))
+            .filter(|w| self.is_content(w))
             .map(|w| Token { stem: self.stemmer.stem(&w).into_owned(), surface: w })
             .collect()
     }

@@ -19,28 +19,17 @@ pub struct Agreement {
     pub v_measure: f64,
 }
 
+/// Each distinct label's position in sorted order.
+fn index_of<L: Ord + Clone>(labels: &[L]) -> BTreeMap<L, usize> {
+    let distinct: std::collections::BTreeSet<L> = labels.iter().cloned().collect();
+    distinct.into_iter().enumerate().map(|(i, l)| (l, i)).collect()
+}
+
 fn contingency<A: Ord + Clone, B: Ord + Clone>(
     truth: &[A],
     pred: &[B],
 ) -> (Vec<Vec<f64>>, Vec<f64>, Vec<f64>) {
-    let ti: BTreeMap<A, usize> = truth
-        .iter()
-        .cloned()
-        .map(|t| (t, 0))
-        .collect::<BTreeMap<_, _>>()
-        .into_keys()
-        .enumerate()
-        .map(|(i, k)| (k, i))
-        .collect();
-    let pi: BTreeMap<B, usize> = pred
-        .iter()
-        .cloned()
-        .map(|p| (p, 0))
-        .collect::<BTreeMap<_, _>>()
-        .into_keys()
-        .enumerate()
-        .map(|(i, k)| (k, i))
-        .collect();
+    let (ti, pi) = (index_of(truth), index_of(pred));
     let mut table = vec![vec![0f64; pi.len()]; ti.len()];
     for (t, p) in truth.iter().zip(pred) {
         table[ti[t]][pi[p]] += 1.0;
