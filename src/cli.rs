@@ -31,6 +31,39 @@ pub enum Command {
     /// Fetch or describe the embedding model.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Review a run's candidates: confirm, assign, rename, merge or reject each one.
+    Review(ReviewArgs),
+    /// Work with codebooks (.toml, .csv, REFI-QDA .qdc).
+    #[command(subcommand)]
+    Codebook(CodebookCommand),
+}
+
+/// `terreno review`.
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The run directory.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Apply the decisions in this TOML file instead of asking (see the manual for its form).
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
+    /// Who is reviewing, for the audit trail (default: the login name).
+    #[arg(long, value_name = "NAME")]
+    pub analyst: Option<String>,
+}
+
+/// `terreno codebook …`.
+#[derive(Debug, Subcommand)]
+pub enum CodebookCommand {
+    /// Convert a codebook between formats, chosen by extension: .toml, .csv, .qdc.
+    Convert {
+        /// The codebook to read.
+        #[arg(value_name = "IN")]
+        input: PathBuf,
+        /// The codebook to write.
+        #[arg(value_name = "OUT")]
+        output: PathBuf,
+    },
 }
 
 /// `terreno model …`.
@@ -141,6 +174,12 @@ pub struct RunArgs {
     /// Leave passages whose similarity to their cluster's centroid is below this unassigned.
     #[arg(long, value_name = "SIM")]
     pub min_strength: Option<f32>,
+    /// The study's codebook (.toml, .csv or .qdc): candidates are matched against it.
+    #[arg(long, value_name = "FILE")]
+    pub codebook: Option<PathBuf>,
+    /// An earlier, reviewed run: its codebook and decisions carry into this one.
+    #[arg(long, value_name = "RUN")]
+    pub from: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -197,6 +236,12 @@ impl RunArgs {
         }
         if let Some(v) = self.min_strength {
             c.cluster.min_strength = v;
+        }
+        if let Some(v) = &self.codebook {
+            c.codebook.path = Some(v.clone());
+        }
+        if let Some(v) = &self.from {
+            c.codebook.from = Some(v.clone());
         }
         c.validate()?;
         Ok(c)

@@ -27,6 +27,43 @@ pub struct Config {
     pub embed: EmbedConfig,
     /// How passages are clustered.
     pub cluster: crate::cluster::ClusterConfig,
+    /// The codebook candidates are compared with, and the earlier review carried forward.
+    pub codebook: CodebookConfig,
+}
+
+/// The codebook and the earlier review a run starts from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodebookConfig {
+    /// The study's codebook (`.toml`, `.csv` or `.qdc`). Relative to the config file.
+    pub path: Option<PathBuf>,
+    /// An earlier run: its latest codebook version (unless `path` is given) and its review
+    /// decisions are carried into this run. Relative to the config file.
+    pub from: Option<PathBuf>,
+    /// A candidate fits an existing code when its centred centroid's similarity to the code
+    /// is at least this (about 0 is unrelated).
+    pub fit: f32,
+    /// A candidate is the same as one an earlier review decided about when their centred
+    /// centroids' similarity is at least this (the same cluster found again on 70% of its
+    /// passages scores about 0.96; different clusters of one corpus score below 0.2).
+    pub carry: f32,
+    /// Codes suggested per passage.
+    pub suggestions: usize,
+    /// A candidate counts as present in a document (for saturation) from this many passages.
+    pub saturation_passages: usize,
+}
+
+impl Default for CodebookConfig {
+    fn default() -> Self {
+        CodebookConfig {
+            path: None,
+            from: None,
+            fit: 0.2,
+            carry: 0.8,
+            suggestions: 3,
+            saturation_passages: 2,
+        }
+    }
 }
 
 /// How passages are embedded.
@@ -52,6 +89,7 @@ impl Default for Config {
             segment: SegmentConfig::default(),
             embed: EmbedConfig::default(),
             cluster: crate::cluster::ClusterConfig::default(),
+            codebook: CodebookConfig::default(),
         }
     }
 }
@@ -185,6 +223,8 @@ impl Config {
                 &mut config.ingest.metadata,
                 &mut config.embed.model_dir,
                 &mut config.embed.cache_dir,
+                &mut config.codebook.path,
+                &mut config.codebook.from,
             ] {
                 if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
                     *p = Some(dir.join(rel));
@@ -211,6 +251,14 @@ impl Config {
             return Err(Error::Config(
                 "cluster.attach_outliers must be a cosine similarity (≤ 1; 1 attaches none)".into(),
             ));
+        }
+        let k = &self.codebook;
+        for (name, v) in [("codebook.fit", k.fit), ("codebook.carry", k.carry)] {
+            if !(v.is_finite() && (-1.0..=1.0).contains(&v)) {
+                return Err(Error::Config(format!(
+                    "{name} = {v} is not a cosine similarity (-1..=1)"
+                )));
+            }
         }
         if s.roles.is_empty() {
             return Err(Error::Config(

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::Clustering;
+use crate::codebook::matching::{CodeMatch, Prior, Proposal};
 use crate::segment::Passage;
 use crate::text::{Analyzer, SurfaceForms};
 
@@ -70,6 +71,18 @@ pub struct Candidate {
     pub single_speaker: bool,
     /// Every member passage.
     pub passage_ids: Vec<String>,
+    /// What terreno proposes: a new code, an existing one, or what an earlier review decided.
+    #[serde(default)]
+    pub proposal: Proposal,
+    /// The code it fits or was made into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The best matching codes of the codebook, best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<CodeMatch>,
+    /// The earlier review decision it matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Prior>,
 }
 
 /// Number of key terms per candidate.
@@ -176,6 +189,10 @@ pub fn candidates(
                 top_speaker_share,
                 single_speaker: corpus_speakers.len() > 1 && top_speaker_share > 0.6,
                 passage_ids: members.iter().map(|&i| passages[i].id.clone()).collect(),
+                proposal: Proposal::New,
+                code: None,
+                matches: Vec::new(),
+                prior: None,
             }
         })
         .collect()
@@ -293,6 +310,25 @@ fn exemplars(sims: &[(usize, f32)], passages: &[Passage]) -> Vec<Exemplar> {
         .collect()
 }
 
+/// What terreno proposes for a candidate, in one line.
+pub fn proposal_line(c: &Candidate) -> String {
+    let mut s = c.proposal.describe().to_string();
+    if let Some(code) = &c.code {
+        s.push_str(&format!(": {code}"));
+    }
+    if let Some(p) = &c.prior {
+        s.push_str(&format!(" ({} {} in {}", p.candidate, p.decision, p.run));
+        if !p.reason.is_empty() {
+            s.push_str(&format!(": “{}”", p.reason));
+        }
+        if !p.merged.is_empty() {
+            s.push_str(&format!("; merged with {}", p.merged.join(", ")));
+        }
+        s.push(')');
+    }
+    s
+}
+
 /// `candidates.md`: the candidates as an analyst reads them.
 pub fn markdown(candidates: &[Candidate], unassigned: usize) -> String {
     use std::fmt::Write;
@@ -314,6 +350,18 @@ pub fn markdown(candidates: &[Candidate], unassigned: usize) -> String {
             }
         );
         let _ = writeln!(s, "- key terms: {}", c.key_terms.join(", "));
+        let _ = writeln!(s, "- proposal: {}", proposal_line(c));
+        if !c.matches.is_empty() {
+            let _ = writeln!(
+                s,
+                "- codebook matches: {}",
+                c.matches
+                    .iter()
+                    .map(|m| format!("{} ({:.2})", m.name, m.similarity))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
         if !c.in_vivo.is_empty() {
             let _ = writeln!(
                 s,
@@ -345,4 +393,74 @@ pub fn markdown(candidates: &[Candidate], unassigned: usize) -> String {
         }
     }
     s
+}
+
+/// One document on the saturation curve.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SaturationPoint {
+    /// The document.
+    pub document: String,
+    /// Its date from the metadata, where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Candidates first present in this document.
+    pub new: usize,
+    /// Candidates present in this document or an earlier one.
+    pub cumulative: usize,
+    /// The new candidates' ids.
+    pub candidates: Vec<String>,
+}
+
+/// The metadata attribute that dates a document: the first of `date`, `data`, `year`, `anno`
+/// (any case).
+pub fn document_date(metadata: &BTreeMap<String, String>) -> Option<String> {
+    ["date", "data", "year", "anno"].iter().find_map(|k| {
+        metadata
+            .iter()
+            .find(|(key, v)| key.trim().eq_ignore_ascii_case(k) && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_string())
+    })
+}
+
+/// New candidate codes per document, documents in date order (then by id; undated ones last):
+/// a candidate is present in a document where at least `min_passages` of its passages are.
+pub fn saturation(
+    documents: &[(String, Option<String>)],
+    candidates: &[Candidate],
+    min_passages: usize,
+) -> Vec<SaturationPoint> {
+    let mut order: Vec<&(String, Option<String>)> = documents.iter().collect();
+    order.sort_by(|a, b| (a.1.is_none(), &a.1, &a.0).cmp(&(b.1.is_none(), &b.1, &b.0)));
+    // Passage ids are `document:n`.
+    let mut per_doc: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+    for c in candidates {
+        for p in &c.passage_ids {
+            let doc = p.rsplit_once(':').map_or(p.as_str(), |(d, _)| d);
+            *per_doc.entry(doc).or_default().entry(c.id.as_str()).or_default() += 1;
+        }
+    }
+    let mut seen = BTreeSet::new();
+    order
+        .into_iter()
+        .map(|(doc, date)| {
+            let mut new: Vec<String> = per_doc
+                .get(doc.as_str())
+                .map(|m| {
+                    m.iter()
+                        .filter(|(c, &n)| n >= min_passages && !seen.contains(**c))
+                        .map(|(c, _)| c.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            new.sort();
+            seen.extend(new.iter().cloned());
+            SaturationPoint {
+                document: doc.clone(),
+                date: date.clone(),
+                new: new.len(),
+                cumulative: seen.len(),
+                candidates: new,
+            }
+        })
+        .collect()
 }

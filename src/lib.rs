@@ -18,6 +18,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod codebook;
 pub mod compare;
 pub mod config;
 pub mod embed;
@@ -27,6 +28,7 @@ pub mod label;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod review;
 pub mod run;
 pub mod segment;
 pub mod text;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use terreno::cli::{Cli, Command, EmbedArgs, ModelCommand};
+use terreno::cli::{Cli, CodebookCommand, Command, EmbedArgs, ModelCommand, ReviewArgs};
 use terreno::embed::{self, Embedder, Prefix};
 use terreno::pipeline::{self, RunOptions};
 
@@ -52,6 +52,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print!("{}", terreno::report::summary_text(&summary));
         }
         Command::Embed(args) => embed_texts(&args)?,
+        Command::Review(args) => review(&args)?,
+        Command::Codebook(CodebookCommand::Convert { input, output }) => {
+            let book = terreno::codebook::convert(&input, &output)?;
+            println!(
+                "{} codes from {} written to {}",
+                book.codes.len(),
+                input.display(),
+                output.display()
+            );
+        }
         Command::Model(ModelCommand::Fetch { dir }) => {
             let dir = dir.unwrap_or_else(embed::default_model_dir);
             match embed::fetch::fetch(&dir)? {
@@ -170,4 +180,60 @@ fn read_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
             Ok(text.lines().map(str::to_string).filter(|l| !l.trim().is_empty()).collect())
         }
     }
+}
+
+fn review(args: &ReviewArgs) -> anyhow::Result<()> {
+    use terreno::review::{script, terminal, Session};
+    let who = args
+        .analyst
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|w| !w.trim().is_empty())
+        .unwrap_or_else(|| "analyst".into());
+    let mut session = Session::open(&args.run, &who)?;
+    let outcome = match &args.decisions {
+        Some(file) => {
+            let applied = script::apply(&mut session, file);
+            // Decisions recorded before an error are kept, and so is the codebook they make.
+            let written = session.finish()?;
+            let applied = applied?;
+            println!(
+                "{} decisions recorded, {} already in force ({})",
+                applied.recorded,
+                applied.unchanged,
+                file.display()
+            );
+            written
+        }
+        None => {
+            let stdin = std::io::stdin();
+            let stdout = std::io::stdout();
+            let end = terminal::review(&mut session, &mut stdin.lock(), &mut stdout.lock());
+            let written = session.finish()?;
+            end?;
+            written
+        }
+    };
+    let pending = session.pending().len();
+    match outcome {
+        Some((path, changes)) => {
+            println!("codebook written to {}:", path.display());
+            for c in changes {
+                println!("  {c}");
+            }
+        }
+        None => println!("the codebook is unchanged"),
+    }
+    println!(
+        "{} of {} candidates decided{}; decisions in {}",
+        session.candidates.len() - pending,
+        session.candidates.len(),
+        if pending > 0 {
+            format!(" ({pending} to go: `terreno review {}` resumes)", args.run.display())
+        } else {
+            String::new()
+        },
+        args.run.join(terreno::review::DECISIONS).display()
+    );
+    Ok(())
 }

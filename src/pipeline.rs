@@ -48,6 +48,10 @@ pub struct Summary {
     pub out: PathBuf,
     /// The candidate codes (empty when the run stopped before clustering).
     pub candidates: Vec<label::Candidate>,
+    /// New candidates per document.
+    pub saturation: Vec<label::SaturationPoint>,
+    /// The codebook the candidates were compared with.
+    pub codebook: Option<PathBuf>,
 }
 
 /// What ingest and segment produce.
@@ -135,6 +139,15 @@ fn passage_ids(passages: &[Passage]) -> Column {
 /// Runs the pipeline and writes the run directory.
 pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
     config.validate()?;
+    // The codebook and the earlier review are read first, so a bad one stops the run before
+    // any work. Re-running into a reviewed run directory carries its review forward.
+    let from = config.codebook.from.clone().or_else(|| {
+        (opts.out.join(crate::review::DECISIONS).exists()
+            || !crate::review::versions(&opts.out).unwrap_or_default().is_empty())
+        .then(|| opts.out.clone())
+    });
+    let carry =
+        crate::review::carry::Carry::load(config.codebook.path.as_deref(), from.as_deref())?;
     let progress = Progress::new(opts.quiet);
     let started = Instant::now();
     let Ingested { docs, passages, stats, skipped: skipped_files } =
@@ -237,7 +250,17 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         run::write_json(&opts.out.join("manifest.json"), &manifest)?;
 
         let cluster_start = Instant::now();
-        let clustering = cluster::cluster(&vectors, &config.cluster, config.seed)?;
+        let mut clustering = cluster::cluster(&vectors, &config.cluster, config.seed)?;
+        let joined = carry.merge_clusters(&vectors, &mut clustering.labels, config.codebook.carry);
+        let k = clustering.n_clusters();
+        let centroids = cluster::centroids(&vectors, &clustering.labels, k);
+        if joined > 0 {
+            for (i, &l) in clustering.labels.iter().enumerate() {
+                if l >= 0 {
+                    clustering.strength[i] = embed::cosine(&vectors[i], &centroids[l as usize]);
+                }
+            }
+        }
         let mut frame = DataFrame::new(
             passages.len(),
             vec![
@@ -247,14 +270,60 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
             ],
         )?;
         run::write_parquet(&opts.out.join("clusters.parquet"), &mut frame)?;
-        let candidates = label::candidates(&passages, &vectors, &clustering, &Analyzer::new());
+        let mut candidates = label::candidates(&passages, &vectors, &clustering, &Analyzer::new());
+
+        // Constant comparison with the codebook, and what the earlier review decided.
+        let codes: Vec<&crate::codebook::Code> = carry
+            .codebook
+            .codes
+            .iter()
+            .filter(|c| c.codable && c.status != crate::codebook::Status::Retired)
+            .collect();
+        let code_texts: Vec<String> =
+            codes.iter().map(|c| crate::codebook::code_text(&carry.codebook, c)).collect();
+        let refs: Vec<&str> = code_texts.iter().map(String::as_str).collect();
+        let (code_vecs, _) = embed::cache::Cache::in_memory().embed(
+            &model,
+            &refs,
+            Prefix::Query,
+            EMBED_CHUNK,
+            |_| {},
+        )?;
+        let code_vectors: Vec<(String, Vec<f32>)> =
+            codes.iter().map(|c| c.id.clone()).zip(code_vecs).collect();
+        carry.annotate(
+            &mut candidates,
+            &cluster::centred_centroids(&vectors, &clustering.labels, k),
+            &code_vectors,
+            config.codebook.fit,
+            config.codebook.carry,
+        );
+        if !code_vectors.is_empty() {
+            write_suggestions(
+                &opts.out,
+                &passages,
+                &vectors,
+                &code_vectors,
+                config.codebook.suggestions,
+            )?;
+        }
+        let dated: Vec<(String, Option<String>)> =
+            docs.iter().map(|d| (d.id.clone(), label::document_date(&d.metadata))).collect();
         let unassigned = clustering.labels.iter().filter(|&&l| l < 0).count();
-        run::write_json(&opts.out.join("candidates.json"), &candidates)?;
-        let md = label::markdown(&candidates, unassigned);
+        let file = crate::review::CandidatesFile {
+            unassigned,
+            codebook_codes: code_vectors.len(),
+            saturation: label::saturation(&dated, &candidates, config.codebook.saturation_passages),
+            candidates,
+        };
+        run::write_json(&opts.out.join("candidates.json"), &file)?;
+        let md = label::markdown(&file.candidates, unassigned);
         run::write_atomic(&opts.out.join("candidates.md"), |f| {
             std::io::Write::write_all(f, md.as_bytes())
                 .map_err(|e| Error::io(opts.out.join("candidates.md"), e))
         })?;
+        write_review_start(&opts.out, &carry)?;
+        let crate::review::CandidatesFile { candidates, saturation, .. } = file;
         manifest.timings.insert("cluster_label".into(), cluster_start.elapsed().as_secs_f64());
         manifest.clusters = Some(run::ClusterRecord {
             clusters: clustering.n_clusters(),
@@ -268,7 +337,94 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         manifest.peak_rss_mib = run::peak_rss_mib();
         manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
         run::write_json(&opts.out.join("manifest.json"), &manifest)?;
-        return Ok(Summary { manifest, out: opts.out.clone(), candidates });
+        return Ok(Summary {
+            manifest,
+            out: opts.out.clone(),
+            candidates,
+            saturation,
+            codebook: carry.codebook_source.clone(),
+        });
     }
-    Ok(Summary { manifest, out: opts.out.clone(), candidates: Vec::new() })
+    Ok(Summary {
+        manifest,
+        out: opts.out.clone(),
+        candidates: Vec::new(),
+        saturation: Vec::new(),
+        codebook: None,
+    })
+}
+
+/// `suggestions.parquet`: for every passage, its most similar codes.
+fn write_suggestions(
+    out: &std::path::Path,
+    passages: &[Passage],
+    vectors: &[Vec<f32>],
+    codes: &[(String, Vec<f32>)],
+    top: usize,
+) -> Result<()> {
+    let code_vecs: Vec<Vec<f32>> = codes.iter().map(|(_, v)| v.clone()).collect();
+    let mean = crate::codebook::matching::mean(vectors);
+    let ranked: Vec<Vec<(usize, f32)>> = vectors
+        .par_iter()
+        .map(|v| {
+            let v = crate::codebook::matching::centre(v, &mean);
+            crate::codebook::matching::rank(&v, &code_vecs, top)
+        })
+        .collect();
+    let (mut ids, mut ranks, mut code_ids, mut sims) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (p, r) in passages.iter().zip(&ranked) {
+        for (n, (i, s)) in r.iter().enumerate() {
+            ids.push(p.id.as_str());
+            ranks.push(n as u32 + 1);
+            code_ids.push(codes[*i].0.as_str());
+            sims.push(*s);
+        }
+    }
+    let mut frame = DataFrame::new(
+        ids.len(),
+        vec![
+            Column::new("passage_id".into(), ids),
+            Column::new("rank".into(), ranks),
+            Column::new("code".into(), code_ids),
+            Column::new("similarity".into(), sims),
+        ],
+    )?;
+    run::write_parquet(&out.join("suggestions.parquet"), &mut frame)
+}
+
+/// What a review of this run starts from: the codebook as `codebook-v0.toml` and the earlier
+/// decisions as `decisions-carried.jsonl`. Review files left by an earlier run in the same
+/// directory are carried first, then removed.
+fn write_review_start(out: &std::path::Path, carry: &crate::review::carry::Carry) -> Result<()> {
+    let carried = out.join(crate::review::CARRIED);
+    if carry.history.is_empty() {
+        if carried.exists() {
+            std::fs::remove_file(&carried).map_err(|e| Error::io(&carried, e))?;
+        }
+    } else {
+        let mut text = String::new();
+        for d in &carry.history {
+            text.push_str(&serde_json::to_string(d)?);
+            text.push('\n');
+        }
+        run::write_atomic(&carried, |f| {
+            std::io::Write::write_all(f, text.as_bytes()).map_err(|e| Error::io(&carried, e))
+        })?;
+    }
+    carry.codebook.write(&out.join("codebook-v0.toml"))?;
+    for (n, path) in crate::review::versions(out)? {
+        if n > 0 {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            let diff = path.with_extension("diff");
+            if diff.exists() {
+                std::fs::remove_file(&diff).map_err(|e| Error::io(&diff, e))?;
+            }
+        }
+    }
+    let own = out.join(crate::review::DECISIONS);
+    if own.exists() {
+        std::fs::remove_file(&own).map_err(|e| Error::io(&own, e))?;
+    }
+    Ok(())
 }

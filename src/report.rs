@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::codebook::matching::Proposal;
 use crate::pipeline::Summary;
 
 /// The end-of-run summary: counts, timings, warnings.
@@ -43,9 +44,13 @@ pub fn summary_text(summary: &Summary) -> String {
     if !summary.candidates.is_empty() {
         let _ = writeln!(s, "\ncandidate open codes (candidates.md has the quotes):");
         for c in &summary.candidates {
+            let tag = match c.proposal {
+                Proposal::New => String::new(),
+                _ => format!("  [{}]", crate::label::proposal_line(c)),
+            };
             let _ = writeln!(
                 s,
-                "  {}  {:<40} {:>5} passages, {:>3} speakers{}",
+                "  {}  {:<40} {:>5} passages, {:>3} speakers{}{tag}",
                 c.id,
                 c.label,
                 c.size,
@@ -53,6 +58,23 @@ pub fn summary_text(summary: &Summary) -> String {
                 if c.single_speaker { "  (mostly one speaker)" } else { "" }
             );
         }
+        if let Some(book) = &summary.codebook {
+            let fits = summary.candidates.iter().filter(|c| c.proposal != Proposal::New).count();
+            let _ = writeln!(
+                s,
+                "  compared with the codebook {}: {fits} of {} candidates fit a code or an earlier decision",
+                book.display(),
+                summary.candidates.len()
+            );
+        }
+        let _ = writeln!(s, "  review them with: terreno review {}", summary.out.display());
+    }
+    if !summary.saturation.is_empty() {
+        let _ = writeln!(
+            s,
+            "  saturation, new candidates per document in order: {}",
+            summary.saturation.iter().map(|p| p.new.to_string()).collect::<Vec<_>>().join(" ")
+        );
     }
     if !m.warnings.is_empty() {
         let _ = writeln!(s, "  {} warnings:", m.warnings.len());

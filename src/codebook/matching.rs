@@ -1,0 +1,108 @@
+//! Constant comparison: candidates and passages against the codebook's codes.
+//!
+//! Each code is embedded as an e5 query from its path, definitions and examples. Passages (and
+//! candidates' centroids) are first centred on the corpus mean: e5 vectors share a large common
+//! direction that makes every passage look alike. On the PDPilot interviews (241 coded
+//! segments, 91 codes) centring raised top-1 accuracy from 0.20 to 0.30 and top-5 from 0.54 to
+//! 0.65. Similarities are therefore small numbers: about 0 for unrelated, 0.1-0.3 for a fit.
+
+use serde::{Deserialize, Serialize};
+
+/// A code a candidate or passage resembles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeMatch {
+    /// The code's id.
+    pub code: String,
+    /// Its path, `Parent > Child`.
+    pub name: String,
+    /// Cosine similarity.
+    pub similarity: f32,
+}
+
+/// What terreno proposes to do with a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proposal {
+    /// A new code.
+    #[default]
+    New,
+    /// It fits an existing code of the codebook (its best match is close enough).
+    Existing,
+    /// An earlier review made it a code (confirmed or assigned).
+    Coded,
+    /// An earlier review rejected it.
+    Rejected,
+}
+
+impl Proposal {
+    /// A word for the terminal and reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Proposal::New => "new code",
+            Proposal::Existing => "fits an existing code",
+            Proposal::Coded => "coded in an earlier review",
+            Proposal::Rejected => "rejected in an earlier review",
+        }
+    }
+}
+
+/// The earlier review decision a candidate matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prior {
+    /// The earlier run.
+    pub run: String,
+    /// The candidate there.
+    pub candidate: String,
+    /// Its label there (the analyst's name where renamed).
+    pub label: String,
+    /// `rejected`, `confirmed`, `assigned`, `renamed` or `open`.
+    pub decision: String,
+    /// The reason given, for a rejection.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// Cosine similarity of the two centroids.
+    pub similarity: f32,
+    /// Earlier candidates merged into one with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<String>,
+}
+
+/// The mean of some vectors.
+pub fn mean(vectors: &[Vec<f32>]) -> Vec<f32> {
+    let dim = vectors.first().map_or(0, Vec::len);
+    let mut m = vec![0f64; dim];
+    for v in vectors {
+        m.iter_mut().zip(v).for_each(|(a, x)| *a += *x as f64);
+    }
+    m.iter().map(|x| (x / vectors.len().max(1) as f64) as f32).collect()
+}
+
+/// `v` minus `mean`, normalised.
+pub fn centre(v: &[f32], mean: &[f32]) -> Vec<f32> {
+    let mut c: Vec<f32> = v.iter().zip(mean).map(|(a, b)| a - b).collect();
+    crate::embed::normalize(&mut c);
+    c
+}
+
+/// The `top` most similar of `targets` to `v`, best first, as (index, similarity); ties go to
+/// the lower index.
+pub fn rank(v: &[f32], targets: &[Vec<f32>], top: usize) -> Vec<(usize, f32)> {
+    let mut sims: Vec<(usize, f32)> =
+        targets.iter().enumerate().map(|(i, t)| (i, crate::embed::cosine(v, t))).collect();
+    sims.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    sims.truncate(top);
+    sims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_orders_by_similarity_and_breaks_ties_by_index() {
+        let targets = vec![vec![0.0, 1.0], vec![1.0, 0.0], vec![1.0, 0.0], vec![0.6, 0.8]];
+        let r = rank(&[1.0, 0.0], &targets, 3);
+        assert_eq!(r.iter().map(|x| x.0).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!((r[2].1 - 0.6).abs() < 1e-6);
+    }
+}

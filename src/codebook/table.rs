@@ -1,0 +1,146 @@
+//! The codebook as a spreadsheet: one row per code. Columns are found by name, in any order;
+//! only `name` is required. `parent` may hold the parent's id or its name. Examples are one per
+//! line inside their cell.
+
+use std::path::Path;
+
+use super::{Code, Codebook, Provenance, Status};
+use crate::error::{Error, Result};
+
+const COLUMNS: [&str; 13] = [
+    "id",
+    "name",
+    "parent",
+    "short",
+    "definition",
+    "when_to_use",
+    "when_not_to_use",
+    "examples",
+    "status",
+    "color",
+    "codable",
+    "guid",
+    "provenance",
+];
+
+/// Reads a codebook table.
+pub fn from_csv(path: &Path, text: &str, delimiter: u8) -> Result<Codebook> {
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| Error::input(path, Some(1), e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_lowercase().replace([' ', '-'], "_"))
+        .collect();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let name_col = col("name").ok_or_else(|| {
+        Error::input(path, Some(1), format!("no `name` column (columns: {})", COLUMNS.join(", ")))
+    })?;
+    let mut book = Codebook::default();
+    let mut parents: Vec<(usize, String, usize)> = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            Error::input(path, e.position().map(|p| p.line() as usize), e.to_string())
+        })?;
+        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        let get = |name: &str| {
+            col(name).and_then(|i| record.get(i)).map(str::trim).unwrap_or_default().to_string()
+        };
+        let name = record.get(name_col).unwrap_or_default().trim().to_string();
+        if name.is_empty() {
+            if record.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            return Err(Error::input(path, Some(line), "a code without a name"));
+        }
+        let id = get("id");
+        let mut code =
+            Code::new(if id.is_empty() { book.fresh_id(&name) } else { id }, name.clone());
+        code.guid = get("guid");
+        code.short = get("short");
+        code.definition = get("definition");
+        code.when_to_use = get("when_to_use");
+        code.when_not_to_use = get("when_not_to_use");
+        code.examples = get("examples")
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let status = get("status");
+        code.status = Status::parse(&status).ok_or_else(|| {
+            Error::input(
+                path,
+                Some(line),
+                format!("status {status:?}: use proposed, confirmed or retired"),
+            )
+        })?;
+        let color = get("color");
+        code.color = (!color.is_empty()).then_some(color);
+        code.codable = !matches!(get("codable").to_lowercase().as_str(), "false" | "no" | "0");
+        let prov = get("provenance");
+        if !prov.is_empty() {
+            code.provenance = Some(Provenance::parse(&prov).ok_or_else(|| {
+                Error::input(
+                    path,
+                    Some(line),
+                    format!("provenance {prov:?} is not `run NAME, decision N`"),
+                )
+            })?);
+        }
+        let parent = get("parent");
+        if !parent.is_empty() {
+            parents.push((book.codes.len(), parent, line));
+        }
+        book.codes.push(code);
+    }
+    // A parent may be named by id or by name, and may come later in the table.
+    for (i, parent, line) in parents {
+        let id = book
+            .codes
+            .iter()
+            .find(|c| c.id == parent)
+            .or_else(|| book.codes.iter().find(|c| c.name == parent))
+            .map(|c| c.id.clone())
+            .ok_or_else(|| {
+                Error::input(
+                    path,
+                    Some(line),
+                    format!("parent {parent:?} is neither an id nor a name"),
+                )
+            })?;
+        book.codes[i].parent = Some(id);
+    }
+    Ok(book)
+}
+
+/// Writes a codebook table.
+pub fn to_csv(book: &Codebook, delimiter: u8) -> Result<String> {
+    let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(Vec::new());
+    let csv_err = |e: csv::Error| Error::Config(format!("cannot write the codebook table: {e}"));
+    w.write_record(COLUMNS).map_err(csv_err)?;
+    for c in &book.codes {
+        let codable = c.codable.to_string();
+        let examples =
+            c.examples.iter().map(|e| e.replace('\n', " ")).collect::<Vec<_>>().join("\n");
+        let provenance = c.provenance.as_ref().map(Provenance::to_text).unwrap_or_default();
+        w.write_record([
+            c.id.as_str(),
+            &c.name,
+            c.parent.as_deref().unwrap_or(""),
+            &c.short,
+            &c.definition,
+            &c.when_to_use,
+            &c.when_not_to_use,
+            &examples,
+            c.status.as_str(),
+            c.color.as_deref().unwrap_or(""),
+            &codable,
+            &c.guid,
+            &provenance,
+        ])
+        .map_err(csv_err)?;
+    }
+    let bytes = w.into_inner().map_err(|e| Error::Config(e.to_string()))?;
+    Ok(String::from_utf8(bytes).unwrap_or_default())
+}

@@ -1,0 +1,251 @@
+//! Carry forward: a new run starts from the codebook and the decisions of an earlier one.
+//!
+//! A candidate whose centroid is close to one an earlier review settled takes that decision:
+//! a rejected one comes back marked rejected, a confirmed or assigned one as its code, a
+//! renamed one with the analyst's name, and clusters matching candidates that were merged are
+//! merged into one before they are described. Every other candidate is compared with the
+//! codebook: it fits an existing code or is proposed as new.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{effective, read_decisions, versions, Action, Decision, Fates, CARRIED, DECISIONS};
+use crate::codebook::matching::{rank, CodeMatch, Prior, Proposal};
+use crate::codebook::{Codebook, Status};
+use crate::error::{Error, Result};
+use crate::label::Candidate;
+
+/// A candidate an earlier review decided about.
+#[derive(Debug, Clone)]
+pub struct Earlier {
+    /// Its run.
+    pub run: String,
+    /// Its id there.
+    pub candidate: String,
+    /// Its label (the analyst's where renamed).
+    pub label: String,
+    /// Its centroid.
+    pub centroid: Vec<f32>,
+    /// `rejected`, `confirmed`, `assigned`, `renamed` or `open`.
+    pub decision: String,
+    /// The reason, for a rejection.
+    pub reason: String,
+    /// The code it became.
+    pub code: Option<String>,
+    /// The candidate standing for its merge group (itself when not merged).
+    pub group: String,
+    /// Whether the analyst renamed it.
+    pub renamed: bool,
+}
+
+/// What a run starts from.
+#[derive(Debug, Clone, Default)]
+pub struct Carry {
+    /// The codebook.
+    pub codebook: Codebook,
+    /// Where it came from, for the summary.
+    pub codebook_source: Option<PathBuf>,
+    /// Candidates of earlier runs with a decision.
+    pub earlier: Vec<Earlier>,
+    /// Every earlier decision, oldest first, to be kept in the new run's `decisions-carried.jsonl`.
+    pub history: Vec<Decision>,
+}
+
+impl Carry {
+    /// Loads the codebook (`codebook`, else the latest version in `from`) and the decisions of
+    /// `from` (its own and those it carried).
+    pub fn load(codebook: Option<&Path>, from: Option<&Path>) -> Result<Carry> {
+        let mut carry = Carry::default();
+        if let Some(dir) = from {
+            if !dir.join("manifest.json").exists() {
+                return Err(Error::Run {
+                    path: dir.to_path_buf(),
+                    message: "not a terreno run directory (no manifest.json)".into(),
+                });
+            }
+            carry.history = read_decisions(&dir.join(CARRIED))?;
+            carry.history.extend(read_decisions(&dir.join(DECISIONS))?);
+            if let Some((_, path)) = versions(dir)?.pop() {
+                carry.codebook = Codebook::read(&path)?;
+                carry.codebook_source = Some(path);
+            }
+        }
+        if let Some(path) = codebook {
+            carry.codebook = Codebook::read(path)?;
+            carry.codebook_source = Some(path.to_path_buf());
+        }
+        carry.earlier = earlier(&carry.history);
+        Ok(carry)
+    }
+
+    /// Whether there is anything to carry.
+    pub fn is_empty(&self) -> bool {
+        self.codebook.codes.is_empty() && self.history.is_empty()
+    }
+
+    /// The closest earlier candidate to `centroid` at or above `threshold`.
+    fn closest(&self, centroid: &[f32], threshold: f32) -> Option<(&Earlier, f32)> {
+        self.earlier
+            .iter()
+            .filter(|e| e.centroid.len() == centroid.len())
+            .map(|e| (e, crate::embed::cosine(centroid, &e.centroid)))
+            .filter(|(_, s)| *s >= threshold)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// Joins clusters whose closest earlier candidates were merged into one; renumbers by size.
+    /// Returns how many clusters were joined away.
+    pub fn merge_clusters(
+        &self,
+        vectors: &[Vec<f32>],
+        labels: &mut [i32],
+        threshold: f32,
+    ) -> usize {
+        let k = labels.iter().filter(|&&l| l >= 0).map(|&l| l as usize + 1).max().unwrap_or(0);
+        let centroids = crate::cluster::centred_centroids(vectors, labels, k);
+        let sizes: BTreeMap<&str, usize> = self.earlier.iter().fold(BTreeMap::new(), |mut m, e| {
+            *m.entry(e.group.as_str()).or_default() += 1;
+            m
+        });
+        let mut first_of_group: BTreeMap<String, i32> = BTreeMap::new();
+        let mut map: Vec<i32> = (0..k as i32).collect();
+        for (c, centroid) in centroids.iter().enumerate() {
+            let Some((e, _)) = self.closest(centroid, threshold) else { continue };
+            if sizes.get(e.group.as_str()).copied().unwrap_or(0) < 2 {
+                continue;
+            }
+            let key = format!("{}\u{0}{}", e.run, e.group);
+            let target = *first_of_group.entry(key).or_insert(c as i32);
+            map[c] = target;
+        }
+        let joined = map.iter().enumerate().filter(|(c, &t)| *c as i32 != t).count();
+        if joined > 0 {
+            let raw: Vec<i32> =
+                labels.iter().map(|&l| if l >= 0 { map[l as usize] } else { l }).collect();
+            labels.copy_from_slice(&crate::cluster::renumber(&raw));
+        }
+        joined
+    }
+
+    /// Sets each candidate's matches and proposal: the earlier decision it matches, else the
+    /// codebook's best code when it is at or above `fit`. Both use the centred centroids.
+    pub fn annotate(
+        &self,
+        candidates: &mut [Candidate],
+        centred: &[Vec<f32>],
+        code_vectors: &[(String, Vec<f32>)],
+        fit: f32,
+        threshold: f32,
+    ) {
+        let vectors: Vec<Vec<f32>> = code_vectors.iter().map(|(_, v)| v.clone()).collect();
+        for cand in candidates.iter_mut() {
+            let Some(centroid) = centred.get(cand.cluster as usize) else { continue };
+            cand.matches = rank(centroid, &vectors, 3)
+                .into_iter()
+                .map(|(i, s)| CodeMatch {
+                    code: code_vectors[i].0.clone(),
+                    name: self.codebook.path(&code_vectors[i].0),
+                    similarity: s,
+                })
+                .collect();
+            if let Some(best) = cand.matches.first().filter(|m| m.similarity >= fit) {
+                cand.proposal = Proposal::Existing;
+                cand.code = Some(best.code.clone());
+            }
+            let Some((found, sim)) = self.closest(centroid, threshold) else { continue };
+            // A merged candidate takes the decision and name of the one standing for its group.
+            let e = self
+                .earlier
+                .iter()
+                .find(|o| o.run == found.run && o.candidate == found.group)
+                .unwrap_or(found);
+            let merged: Vec<String> = self
+                .earlier
+                .iter()
+                .filter(|o| {
+                    o.run == found.run && o.group == found.group && o.candidate != found.candidate
+                })
+                .map(|o| o.candidate.clone())
+                .collect();
+            cand.prior = Some(Prior {
+                run: found.run.clone(),
+                candidate: found.candidate.clone(),
+                label: e.label.clone(),
+                decision: e.decision.clone(),
+                reason: e.reason.clone(),
+                similarity: sim,
+                merged,
+            });
+            if e.renamed {
+                cand.label = e.label.clone();
+            }
+            match e.decision.as_str() {
+                "rejected" => {
+                    cand.proposal = Proposal::Rejected;
+                    cand.code = None;
+                }
+                "confirmed" | "assigned" => {
+                    let live = e.code.as_deref().and_then(|c| self.codebook.get(c));
+                    if let Some(code) = live.filter(|c| c.status != Status::Retired) {
+                        cand.proposal = Proposal::Coded;
+                        cand.code = Some(code.id.clone());
+                        cand.label = code.name.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The earlier candidates with a decision in force, from every run in the history.
+fn earlier(history: &[Decision]) -> Vec<Earlier> {
+    let eff = effective(history);
+    let mut runs: BTreeMap<&str, Vec<&Decision>> = BTreeMap::new();
+    for d in &eff {
+        runs.entry(d.run.as_str()).or_default().push(d);
+    }
+    let mut out = Vec::new();
+    for (run, decisions) in runs {
+        let fates = Fates::of(&decisions);
+        // Every candidate with any decision, with the last centroid and label recorded for it.
+        let mut seen: BTreeMap<&str, (String, Vec<f32>)> = BTreeMap::new();
+        for d in &decisions {
+            // A merge target need not have a decision of its own: the merge recorded it.
+            if !d.into_centroid.is_empty() {
+                if let Action::Merge { into } = &d.action {
+                    seen.entry(into.as_str())
+                        .or_insert_with(|| (d.into_label.clone(), d.into_centroid.clone()));
+                }
+            }
+            if !d.centroid.is_empty() {
+                seen.insert(d.candidate.as_str(), (d.label.clone(), d.centroid.clone()));
+            }
+        }
+        for (candidate, (label, centroid)) in seen {
+            let (group, last) = fates.resolve(candidate);
+            let renamed = fates.renamed.get(candidate);
+            let (decision, reason, code) = match last.map(|l| &l.action) {
+                Some(Action::Reject { reason }) => ("rejected", reason.clone(), None),
+                Some(Action::Confirm { .. }) => {
+                    ("confirmed", String::new(), last.and_then(|l| l.code.clone()))
+                }
+                Some(Action::Assign { code }) => ("assigned", String::new(), Some(code.clone())),
+                _ if renamed.is_some() => ("renamed", String::new(), None),
+                _ => ("open", String::new(), None),
+            };
+            out.push(Earlier {
+                run: run.to_string(),
+                candidate: candidate.to_string(),
+                label: renamed.cloned().unwrap_or(label),
+                centroid,
+                decision: decision.to_string(),
+                reason,
+                code,
+                group,
+                renamed: renamed.is_some(),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,639 @@
+//! The analyst's review: every candidate confirmed as a new code, assigned to an existing one,
+//! renamed, merged with another candidate or rejected, with an audit trail.
+//!
+//! Every decision is appended to `RUN/decisions.jsonl` (who, when, what, why) and that file is
+//! never rewritten: undo is itself a decision that names the one it takes back. The state of a
+//! review is a fold over the file, so a review can stop at any point and resume later. At the
+//! end of each session the resulting codebook is written as a new version beside the earlier
+//! ones (`codebook-v1.toml`, `codebook-v2.toml`, …) with a readable `.diff`.
+
+pub mod carry;
+pub mod script;
+pub mod terminal;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codebook::{Code, Codebook, Provenance, Status};
+use crate::error::{Error, Result};
+use crate::label::Candidate;
+
+/// The file of decisions in a run directory.
+pub const DECISIONS: &str = "decisions.jsonl";
+/// Decisions of earlier runs, carried into this one.
+pub const CARRIED: &str = "decisions-carried.jsonl";
+
+/// What the analyst decided about a candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Action {
+    /// A new code.
+    Confirm {
+        /// Its name.
+        name: String,
+        /// Its definition.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        definition: String,
+        /// Its parent code's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<String>,
+    },
+    /// An existing code.
+    Assign {
+        /// The code's id.
+        code: String,
+    },
+    /// A better label; the candidate stays open.
+    Rename {
+        /// The new label.
+        name: String,
+    },
+    /// One code with another candidate.
+    Merge {
+        /// The candidate it joins.
+        into: String,
+    },
+    /// Not a code.
+    Reject {
+        /// Why.
+        reason: String,
+    },
+    /// Looked at, left for later.
+    Skip,
+    /// Takes back an earlier decision of the same run.
+    Undo {
+        /// Its `seq`.
+        undoes: u64,
+    },
+}
+
+impl Action {
+    /// The verb, for messages.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Confirm { .. } => "confirmed",
+            Action::Assign { .. } => "assigned",
+            Action::Rename { .. } => "renamed",
+            Action::Merge { .. } => "merged",
+            Action::Reject { .. } => "rejected",
+            Action::Skip => "skipped",
+            Action::Undo { .. } => "undone",
+        }
+    }
+
+    /// Whether it settles the candidate (rename, skip and undo do not).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Action::Confirm { .. }
+                | Action::Assign { .. }
+                | Action::Merge { .. }
+                | Action::Reject { .. }
+        )
+    }
+}
+
+/// One line of `decisions.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// 1, 2, … within the run.
+    pub seq: u64,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Who.
+    pub who: String,
+    /// The run (directory name and creation time).
+    pub run: String,
+    /// The candidate (empty for undo).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub candidate: String,
+    /// What.
+    #[serde(flatten)]
+    pub action: Action,
+    /// Why: the analyst's memo.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub memo: String,
+    /// The code created or assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The candidate's label when decided.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
+    /// Its key terms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_terms: Vec<String>,
+    /// Its two most central quotes (a confirmed code's examples).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+    /// Its centred centroid (5 decimals), so later runs can recognise it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub centroid: Vec<f32>,
+    /// For a merge: the label of the candidate merged into.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub into_label: String,
+    /// For a merge: that candidate's centred centroid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub into_centroid: Vec<f32>,
+}
+
+/// Reads a decisions file; a missing file is an empty list.
+pub fn read_decisions(path: &Path) -> Result<Vec<Decision>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                Error::input(path, Some(i + 1), format!("not a terreno decision: {e}"))
+            })
+        })
+        .collect()
+}
+
+/// The decisions still in force: undone ones (and skips) removed, order kept.
+pub fn effective(decisions: &[Decision]) -> Vec<&Decision> {
+    let mut out: Vec<&Decision> = Vec::new();
+    for d in decisions {
+        match &d.action {
+            Action::Undo { undoes } => out.retain(|e| !(e.run == d.run && e.seq == *undoes)),
+            Action::Skip => {}
+            _ => out.push(d),
+        }
+    }
+    out
+}
+
+/// Where each candidate of one run stands after its decisions.
+#[derive(Debug, Default, Clone)]
+pub struct Fates<'a> {
+    /// The last final decision of each candidate.
+    pub last: BTreeMap<String, &'a Decision>,
+    /// The analyst's label, where renamed.
+    pub renamed: BTreeMap<String, String>,
+}
+
+impl<'a> Fates<'a> {
+    /// Folds the effective decisions of one run.
+    pub fn of(effective: &[&'a Decision]) -> Fates<'a> {
+        let mut f = Fates::default();
+        for d in effective {
+            match &d.action {
+                Action::Rename { name } => {
+                    f.renamed.insert(d.candidate.clone(), name.clone());
+                }
+                a if a.is_final() => {
+                    f.last.insert(d.candidate.clone(), d);
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// Follows merges to the candidate that stands for the group, and its decision.
+    pub fn resolve(&self, candidate: &str) -> (String, Option<&'a Decision>) {
+        let mut cur = candidate.to_string();
+        for _ in 0..=self.last.len() {
+            match self.last.get(&cur) {
+                Some(d) => match &d.action {
+                    Action::Merge { into } => cur = into.clone(),
+                    _ => return (cur, Some(*d)),
+                },
+                None => return (cur, None),
+            }
+        }
+        (cur, None)
+    }
+}
+
+/// Codebook versions in a run directory: `codebook-vN.toml`, sorted by N.
+pub fn versions(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for e in entries {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(n) = name
+            .strip_prefix("codebook-v")
+            .and_then(|r| r.strip_suffix(".toml"))
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            out.push((n, e.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The name of a run in decisions and provenance: its directory name and creation time.
+pub fn run_name(dir: &Path) -> Result<String> {
+    let manifest: serde_json::Value = {
+        let path = dir.join("manifest.json");
+        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::input(&path, Some(e.line()), e.to_string()))?
+    };
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+        .unwrap_or_else(|| "run".into());
+    Ok(format!("{name} {}", manifest["created"].as_str().unwrap_or("")))
+}
+
+/// What a run's `candidates.json` holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CandidatesFile {
+    /// Passages in no cluster.
+    pub unassigned: usize,
+    /// Codes in the codebook the run compared against.
+    pub codebook_codes: usize,
+    /// The candidates, largest first.
+    pub candidates: Vec<Candidate>,
+    /// New candidate codes per document, in the documents' order.
+    pub saturation: Vec<crate::label::SaturationPoint>,
+}
+
+impl CandidatesFile {
+    /// Reads a run's `candidates.json`.
+    pub fn read(dir: &Path) -> Result<CandidatesFile> {
+        let path = dir.join("candidates.json");
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Run {
+                path: dir.to_path_buf(),
+                message: "no candidates.json: this is not a finished terreno run (was it run \
+                          with --no-embed?)"
+                    .into(),
+            },
+            _ => Error::io(&path, e),
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::input(&path, Some(e.line()), e.to_string()))
+    }
+}
+
+fn round5(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| (x * 1e5).round() / 1e5).collect()
+}
+
+/// A review of one run.
+#[derive(Debug)]
+pub struct Session {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// The run's name in decisions.
+    pub run: String,
+    /// Who is reviewing.
+    pub who: String,
+    /// The candidates, in order.
+    pub candidates: Vec<Candidate>,
+    /// Each candidate's centroid.
+    pub centroids: BTreeMap<String, Vec<f32>>,
+    /// The latest codebook version when the session began, and its number.
+    pub base: (u32, Codebook),
+    /// The run's decisions so far.
+    pub decisions: Vec<Decision>,
+}
+
+/// A candidate with its current label and state, for display.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    /// The label (the analyst's where renamed).
+    pub label: String,
+    /// The settling decision in force, if any.
+    pub decision: Option<Decision>,
+}
+
+impl Session {
+    /// Opens a run for review: its candidates, their centroids, the latest codebook and the
+    /// decisions so far.
+    pub fn open(dir: &Path, who: &str) -> Result<Session> {
+        let file = CandidatesFile::read(dir)?;
+        let centroids = centroids(dir, &file.candidates)?;
+        let base = match versions(dir)?.pop() {
+            Some((n, path)) => (n, Codebook::read(&path)?),
+            None => (0, Codebook::default()),
+        };
+        Ok(Session {
+            dir: dir.to_path_buf(),
+            run: run_name(dir)?,
+            who: who.to_string(),
+            candidates: file.candidates,
+            centroids,
+            base,
+            decisions: read_decisions(&dir.join(DECISIONS))?,
+        })
+    }
+
+    fn candidate(&self, id: &str) -> Result<&Candidate> {
+        self.candidates.iter().find(|c| c.id.eq_ignore_ascii_case(id.trim())).ok_or_else(|| {
+            Error::Config(format!(
+                "no candidate {id:?} in this run (they are {}..{})",
+                self.candidates.first().map_or("", |c| c.id.as_str()),
+                self.candidates.last().map_or("", |c| c.id.as_str())
+            ))
+        })
+    }
+
+    /// Where each candidate stands.
+    pub fn standing(&self, candidate: &str) -> Standing {
+        let eff = effective(&self.decisions);
+        let fates = Fates::of(&eff);
+        let label = fates.renamed.get(candidate).cloned().unwrap_or_else(|| {
+            self.candidates
+                .iter()
+                .find(|c| c.id == candidate)
+                .map(|c| c.label.clone())
+                .unwrap_or_default()
+        });
+        Standing { label, decision: fates.last.get(candidate).map(|d| (*d).clone()) }
+    }
+
+    /// Candidates not yet settled, in order.
+    pub fn pending(&self) -> Vec<&Candidate> {
+        let eff = effective(&self.decisions);
+        let fates = Fates::of(&eff);
+        self.candidates.iter().filter(|c| !fates.last.contains_key(&c.id)).collect()
+    }
+
+    /// The codebook as the decisions so far make it: the latest version, plus a code for every
+    /// confirmed candidate, minus codes of this run whose confirmation was undone.
+    pub fn codebook(&self) -> Codebook {
+        let eff = effective(&self.decisions);
+        let fates = Fates::of(&eff);
+        let mut book = self.base.1.clone();
+        let confirmed: BTreeSet<u64> = fates
+            .last
+            .values()
+            .filter(|d| matches!(d.action, Action::Confirm { .. }))
+            .map(|d| d.seq)
+            .collect();
+        book.codes.retain(|c| {
+            c.provenance
+                .as_ref()
+                .is_none_or(|p| p.run != self.run || confirmed.contains(&p.decision))
+        });
+        for d in eff.iter().filter(|d| confirmed.contains(&d.seq)) {
+            let Action::Confirm { name, definition, parent } = &d.action else { continue };
+            let id = d.code.clone().unwrap_or_else(|| book.fresh_id(name));
+            if book.get(&id).is_some() {
+                continue;
+            }
+            let mut code = Code::new(id, name.clone());
+            code.guid = crate::codebook::guid_for(&code.id);
+            code.definition = definition.clone();
+            code.parent = parent.clone().filter(|p| book.get(p).is_some());
+            code.examples = d.examples.clone();
+            // The quotes of candidates merged into it are examples too.
+            for m in fates.last.values() {
+                if matches!(m.action, Action::Merge { .. })
+                    && fates.resolve(&m.candidate).0 == d.candidate
+                {
+                    code.examples.extend(m.examples.iter().take(1).cloned());
+                }
+            }
+            code.status = Status::Confirmed;
+            code.provenance = Some(Provenance { run: self.run.clone(), decision: d.seq });
+            book.codes.push(code);
+        }
+        book
+    }
+
+    /// Checks and records a decision: appended to `decisions.jsonl` and synced before this
+    /// returns.
+    pub fn decide(&mut self, candidate: &str, action: Action, memo: &str) -> Result<Decision> {
+        let cand = self.candidate(candidate)?.clone();
+        let book = self.codebook();
+        let action = match action {
+            Action::Confirm { name, definition, parent } => {
+                let name = name.trim().to_string();
+                if name.is_empty() {
+                    return Err(Error::Config("a code needs a name".into()));
+                }
+                if let Some(c) = book.codes.iter().find(|c| c.name.eq_ignore_ascii_case(&name)) {
+                    return Err(Error::Config(format!(
+                        "a code named {:?} exists ({}): assign the candidate to it instead",
+                        c.name, c.id
+                    )));
+                }
+                let parent = match parent.filter(|p| !p.trim().is_empty()) {
+                    Some(p) => Some(find_code(&book, &p, &[])?.id.clone()),
+                    None => None,
+                };
+                Action::Confirm { name, definition: definition.trim().to_string(), parent }
+            }
+            Action::Assign { code } => {
+                let c = find_code(&book, &code, &cand.matches)?;
+                if !c.codable || c.status == Status::Retired {
+                    return Err(Error::Config(format!(
+                        "code {:?} is {}: choose another",
+                        c.name,
+                        if c.codable { "retired" } else { "a grouping code, not codable" }
+                    )));
+                }
+                Action::Assign { code: c.id.clone() }
+            }
+            Action::Rename { name } if name.trim().is_empty() => {
+                return Err(Error::Config("the new name is empty".into()))
+            }
+            Action::Rename { name } => Action::Rename { name: name.trim().to_string() },
+            Action::Merge { into } => {
+                let target = self.candidate(&into)?.id.clone();
+                if target == cand.id {
+                    return Err(Error::Config("a candidate cannot merge with itself".into()));
+                }
+                let eff = effective(&self.decisions);
+                if Fates::of(&eff).resolve(&target).0 == cand.id {
+                    return Err(Error::Config(format!(
+                        "{target} is already merged into {}",
+                        cand.id
+                    )));
+                }
+                Action::Merge { into: target }
+            }
+            Action::Reject { reason } if reason.trim().is_empty() => {
+                return Err(Error::Config("say why the candidate is rejected".into()))
+            }
+            Action::Reject { reason } => Action::Reject { reason: reason.trim().to_string() },
+            Action::Undo { .. } => return Err(Error::Config("use Session::undo".into())),
+            Action::Skip => Action::Skip,
+        };
+        let code = match &action {
+            Action::Confirm { name, .. } => Some(book.fresh_id(name)),
+            Action::Assign { code } => Some(code.clone()),
+            _ => None,
+        };
+        let label = self.standing(&cand.id).label;
+        let d = Decision {
+            seq: self.next_seq(),
+            at: crate::run::now(),
+            who: self.who.clone(),
+            run: self.run.clone(),
+            candidate: cand.id.clone(),
+            action,
+            memo: memo.trim().to_string(),
+            code,
+            label,
+            key_terms: cand.key_terms.clone(),
+            examples: cand.exemplars.iter().take(2).map(|e| e.text.clone()).collect(),
+            centroid: self.centroids.get(&cand.id).map(|c| round5(c)).unwrap_or_default(),
+            into_label: String::new(),
+            into_centroid: Vec::new(),
+        };
+        let d = match &d.action {
+            Action::Merge { into } => Decision {
+                into_label: self.standing(into).label,
+                into_centroid: self.centroids.get(into).map(|c| round5(c)).unwrap_or_default(),
+                ..d
+            },
+            _ => d,
+        };
+        self.append(d)
+    }
+
+    /// Takes back the last decision in force (not a skip); `None` when there is none.
+    pub fn undo(&mut self) -> Result<Option<Decision>> {
+        let last = effective(&self.decisions)
+            .into_iter()
+            .rev()
+            .find(|d| d.run == self.run)
+            .map(|d| (*d).clone());
+        let Some(last) = last else { return Ok(None) };
+        let d = Decision {
+            seq: self.next_seq(),
+            at: crate::run::now(),
+            who: self.who.clone(),
+            run: self.run.clone(),
+            candidate: String::new(),
+            action: Action::Undo { undoes: last.seq },
+            memo: String::new(),
+            code: None,
+            label: String::new(),
+            key_terms: Vec::new(),
+            examples: Vec::new(),
+            centroid: Vec::new(),
+            into_label: String::new(),
+            into_centroid: Vec::new(),
+        };
+        self.append(d)?;
+        Ok(Some(last))
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.decisions.iter().map(|d| d.seq).max().unwrap_or(0) + 1
+    }
+
+    fn append(&mut self, d: Decision) -> Result<Decision> {
+        let path = self.dir.join(DECISIONS);
+        let mut line = serde_json::to_string(&d)?;
+        line.push('\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        f.write_all(line.as_bytes()).map_err(|e| Error::io(&path, e))?;
+        f.sync_data().map_err(|e| Error::io(&path, e))?;
+        self.decisions.push(d.clone());
+        Ok(d)
+    }
+
+    /// Writes the codebook as a new version when the decisions changed it; returns the file and
+    /// the changes.
+    pub fn finish(&self) -> Result<Option<(PathBuf, Vec<String>)>> {
+        let new = self.codebook();
+        let (latest_n, latest) = match versions(&self.dir)?.pop() {
+            Some((n, path)) => (n, Codebook::read(&path)?),
+            None => (0, Codebook::default()),
+        };
+        if new == latest {
+            return Ok(None);
+        }
+        let n = latest_n + 1;
+        let path = self.dir.join(format!("codebook-v{n}.toml"));
+        new.write(&path)?;
+        let changes = new.changes_from(&latest);
+        let old_text = latest.to_toml();
+        let new_text = new.to_toml();
+        let unified = similar::TextDiff::from_lines(&old_text, &new_text)
+            .unified_diff()
+            .context_radius(2)
+            .header(&format!("codebook-v{latest_n}.toml"), &format!("codebook-v{n}.toml"))
+            .to_string();
+        let diff = format!(
+            "# codebook v{latest_n} → v{n}, reviewed by {} on {}\n{}\n\n{unified}",
+            self.who,
+            crate::run::now(),
+            changes.iter().map(|c| format!("# {c}")).collect::<Vec<_>>().join("\n"),
+        );
+        let diff_path = self.dir.join(format!("codebook-v{n}.diff"));
+        crate::run::write_atomic(&diff_path, |f| {
+            f.write_all(diff.as_bytes()).map_err(|e| Error::io(&diff_path, e))
+        })?;
+        Ok(Some((path, changes)))
+    }
+}
+
+/// A code by id, by name (any case), or by its number among `matches` (1 = best).
+pub fn find_code<'a>(
+    book: &'a Codebook,
+    key: &str,
+    matches: &[crate::codebook::matching::CodeMatch],
+) -> Result<&'a Code> {
+    let key = key.trim();
+    if let Some(m) =
+        key.parse::<usize>().ok().and_then(|n| n.checked_sub(1)).and_then(|i| matches.get(i))
+    {
+        if let Some(c) = book.get(&m.code) {
+            return Ok(c);
+        }
+    }
+    book.get(key)
+        .or_else(|| book.codes.iter().find(|c| c.name.eq_ignore_ascii_case(key)))
+        .or_else(|| book.codes.iter().find(|c| book.path(&c.id).eq_ignore_ascii_case(key)))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "no code {key:?} in the codebook (give its id, its name or a match number)"
+            ))
+        })
+}
+
+/// Each candidate's centred centroid (see [`crate::cluster::centred_centroids`]), from the
+/// run's embeddings and clusters.
+pub fn centroids(dir: &Path, candidates: &[Candidate]) -> Result<BTreeMap<String, Vec<f32>>> {
+    use polars::prelude::*;
+    let read = |name: &str| -> Result<DataFrame> {
+        let path = dir.join(name);
+        let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(ParquetReader::new(f).finish()?)
+    };
+    let emb = read("embeddings.parquet")?;
+    let clusters = read("clusters.parquet")?;
+    let labels: Vec<i32> = clusters.column("cluster")?.i32()?.into_no_null_iter().collect();
+    let vectors: Vec<Vec<f32>> = emb
+        .column("vector")?
+        .list()?
+        .amortized_iter()
+        .map(|v| {
+            v.map(|v| v.as_ref().f32().map(|s| s.into_no_null_iter().collect()).unwrap_or_default())
+                .unwrap_or_default()
+        })
+        .collect();
+    let k = labels.iter().filter(|&&l| l >= 0).map(|&l| l as usize + 1).max().unwrap_or(0);
+    let centred = crate::cluster::centred_centroids(&vectors, &labels, k);
+    Ok(candidates
+        .iter()
+        .filter_map(|c| centred.get(c.cluster as usize).map(|v| (c.id.clone(), v.clone())))
+        .collect())
+}
