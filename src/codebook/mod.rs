@@ -340,9 +340,9 @@ impl Codebook {
         let text = crate::ingest::decode(path, &bytes)?.text;
         let ext = crate::ingest::extension(path);
         let line_of = |key: &str| -> Option<usize> {
-            text.lines()
-                .position(|l| l.contains(&format!("\"{key}\"")) || l.contains(key))
-                .map(|i| i + 1)
+            let quoted = format!("\"{key}\"");
+            let find = |k: &str| text.lines().position(|l| l.contains(k)).map(|i| i + 1);
+            find(&quoted).or_else(|| find(key))
         };
         let book = match ext.as_str() {
             "toml" => toml::from_str::<Codebook>(&text).map_err(|e| {

@@ -107,10 +107,11 @@ fn undescribe(code: &mut Code, text: &str) -> std::result::Result<Option<String>
     for line in text.lines() {
         match starts(line) {
             Some(label) => sections.push((label, vec![line[label.len()..].trim_start()])),
-            None => match sections.last_mut() {
-                Some((_, lines)) => lines.push(line),
-                None => {}
-            },
+            None => {
+                if let Some((_, lines)) = sections.last_mut() {
+                    lines.push(line);
+                }
+            }
         }
     }
     let mut id = None;
@@ -245,4 +246,34 @@ pub fn read_codes(
         read_codes(path, doc, n, Some(&id), book)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_description_is_the_definition_both_ways() {
+        let mut c = Code::new("fiducia", "Fiducia");
+        c.definition = "Quando si fidano (o no) dei servizi.".into();
+        assert_eq!(describe(&c).as_deref(), Some("Quando si fidano (o no) dei servizi."));
+        let mut back = Code::new("", "Fiducia");
+        assert_eq!(undescribe(&mut back, "Quando si fidano (o no) dei servizi.").unwrap(), None);
+        assert_eq!(back.definition, c.definition);
+    }
+
+    #[test]
+    fn labelled_sections_come_back_as_fields() {
+        let mut c = Code::new("x-7", "Fiducia");
+        c.short = "Fidarsi.".into();
+        c.definition = "Riga uno\nriga due".into();
+        c.examples = vec!["«sì»".into(), "no".into()];
+        c.status = Status::Proposed;
+        let text = describe(&c).unwrap();
+        let mut back = Code::new("", "Fiducia");
+        let id = undescribe(&mut back, &text).unwrap();
+        assert_eq!(id.as_deref(), Some("x-7"));
+        back.id = "x-7".into();
+        assert_eq!(back, c);
+    }
 }

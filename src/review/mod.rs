@@ -139,6 +139,28 @@ pub struct Decision {
     pub into_centroid: Vec<f32>,
 }
 
+impl Decision {
+    /// A decision with no memo and no context yet.
+    pub fn new(seq: u64, who: &str, run: &str, candidate: &str, action: Action) -> Decision {
+        Decision {
+            seq,
+            at: crate::run::now(),
+            who: who.to_string(),
+            run: run.to_string(),
+            candidate: candidate.to_string(),
+            action,
+            memo: String::new(),
+            code: None,
+            label: String::new(),
+            key_terms: Vec::new(),
+            examples: Vec::new(),
+            centroid: Vec::new(),
+            into_label: String::new(),
+            into_centroid: Vec::new(),
+        }
+    }
+}
+
 /// Reads a decisions file; a missing file is an empty list.
 pub fn read_decisions(path: &Path) -> Result<Vec<Decision>> {
     let text = match std::fs::read_to_string(path) {
@@ -475,30 +497,17 @@ impl Session {
             _ => None,
         };
         let label = self.standing(&cand.id).label;
-        let d = Decision {
-            seq: self.next_seq(),
-            at: crate::run::now(),
-            who: self.who.clone(),
-            run: self.run.clone(),
-            candidate: cand.id.clone(),
-            action,
-            memo: memo.trim().to_string(),
-            code,
-            label,
-            key_terms: cand.key_terms.clone(),
-            examples: cand.exemplars.iter().take(2).map(|e| e.text.clone()).collect(),
-            centroid: self.centroids.get(&cand.id).map(|c| round5(c)).unwrap_or_default(),
-            into_label: String::new(),
-            into_centroid: Vec::new(),
-        };
-        let d = match &d.action {
-            Action::Merge { into } => Decision {
-                into_label: self.standing(into).label,
-                into_centroid: self.centroids.get(into).map(|c| round5(c)).unwrap_or_default(),
-                ..d
-            },
-            _ => d,
-        };
+        let mut d = Decision::new(self.next_seq(), &self.who, &self.run, &cand.id, action);
+        d.memo = memo.trim().to_string();
+        d.code = code;
+        d.label = label;
+        d.key_terms = cand.key_terms.clone();
+        d.examples = cand.exemplars.iter().take(2).map(|e| e.text.clone()).collect();
+        d.centroid = self.centroids.get(&cand.id).map(|c| round5(c)).unwrap_or_default();
+        if let Action::Merge { into } = &d.action {
+            d.into_label = self.standing(into).label;
+            d.into_centroid = self.centroids.get(into).map(|c| round5(c)).unwrap_or_default();
+        }
         self.append(d)
     }
 
@@ -510,22 +519,13 @@ impl Session {
             .find(|d| d.run == self.run)
             .map(|d| (*d).clone());
         let Some(last) = last else { return Ok(None) };
-        let d = Decision {
-            seq: self.next_seq(),
-            at: crate::run::now(),
-            who: self.who.clone(),
-            run: self.run.clone(),
-            candidate: String::new(),
-            action: Action::Undo { undoes: last.seq },
-            memo: String::new(),
-            code: None,
-            label: String::new(),
-            key_terms: Vec::new(),
-            examples: Vec::new(),
-            centroid: Vec::new(),
-            into_label: String::new(),
-            into_centroid: Vec::new(),
-        };
+        let d = Decision::new(
+            self.next_seq(),
+            &self.who,
+            &self.run,
+            "",
+            Action::Undo { undoes: last.seq },
+        );
         self.append(d)?;
         Ok(Some(last))
     }
@@ -636,4 +636,62 @@ pub fn centroids(dir: &Path, candidates: &[Candidate]) -> Result<BTreeMap<String
         .iter()
         .filter_map(|c| centred.get(c.cluster as usize).map(|v| (c.id.clone(), v.clone())))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(seq: u64, candidate: &str, action: Action) -> Decision {
+        Decision::new(seq, "t", "r", candidate, action)
+    }
+
+    #[test]
+    fn undo_takes_back_one_decision_and_skips_do_not_count() {
+        let log = vec![
+            d(1, "C01", Action::Reject { reason: "x".into() }),
+            d(2, "C02", Action::Skip),
+            d(
+                3,
+                "C01",
+                Action::Confirm { name: "A".into(), definition: String::new(), parent: None },
+            ),
+            d(4, "", Action::Undo { undoes: 3 }),
+        ];
+        let eff = effective(&log);
+        assert_eq!(eff.iter().map(|d| d.seq).collect::<Vec<_>>(), [1]);
+        let fates = Fates::of(&eff);
+        assert!(matches!(fates.last["C01"].action, Action::Reject { .. }));
+        assert!(!fates.last.contains_key("C02"));
+    }
+
+    #[test]
+    fn merges_resolve_to_the_candidate_standing_for_the_group() {
+        let log = vec![
+            d(1, "C03", Action::Merge { into: "C04".into() }),
+            d(2, "C04", Action::Merge { into: "C05".into() }),
+            d(3, "C05", Action::Reject { reason: "rumore".into() }),
+            d(4, "C06", Action::Rename { name: "Nuovo".into() }),
+        ];
+        let eff = effective(&log);
+        let fates = Fates::of(&eff);
+        let (group, last) = fates.resolve("C03");
+        assert_eq!(group, "C05");
+        assert_eq!(last.unwrap().seq, 3);
+        assert_eq!(fates.resolve("C06"), ("C06".to_string(), None));
+        assert_eq!(fates.renamed["C06"], "Nuovo");
+    }
+
+    #[test]
+    fn decisions_round_trip_through_json_lines() {
+        let mut x = d(7, "C02", Action::Merge { into: "C01".into() });
+        x.memo = "stessa idea, «parole» diverse".into();
+        x.centroid = vec![0.12345, -0.5];
+        let line = serde_json::to_string(&x).unwrap();
+        assert!(
+            line.contains("\"action\":\"merge\"") && line.contains("\"into\":\"C01\""),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<Decision>(&line).unwrap(), x);
+    }
 }
