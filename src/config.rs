@@ -58,7 +58,7 @@ impl Default for CodebookConfig {
         CodebookConfig {
             path: None,
             from: None,
-            fit: 0.2,
+            fit: 0.15,
             carry: 0.8,
             suggestions: 3,
             saturation_passages: 2,

@@ -333,8 +333,13 @@ fn exemplars(sims: &[(usize, f32)], passages: &[Passage]) -> Vec<Exemplar> {
 /// What terreno proposes for a candidate, in one line.
 pub fn proposal_line(c: &Candidate) -> String {
     let mut s = c.proposal.describe().to_string();
-    if let Some(code) = &c.code {
-        s.push_str(&format!(": {code}"));
+    match (c.proposal, c.matches.first()) {
+        (Proposal::Existing, Some(m)) => s.push_str(&format!(": {} ({:.2})", m.name, m.similarity)),
+        _ => {
+            if let Some(code) = &c.code {
+                s.push_str(&format!(": {code}"));
+            }
+        }
     }
     if let Some(p) = &c.prior {
         s.push_str(&format!(" ({} {} in {}", p.candidate, p.decision, p.run));
@@ -442,14 +447,23 @@ pub fn document_date(metadata: &BTreeMap<String, String>) -> Option<String> {
     })
 }
 
-/// New candidate codes per document, documents in date order (then by id; undated ones last):
-/// a candidate is present in a document where at least `min_passages` of its passages are.
+/// A document for [`saturation`]: its id, date and number of passages.
+pub type DatedDocument = (String, Option<String>, usize);
+
+/// New candidate codes per document, documents in date order (then by id; undated ones last).
+/// A candidate is present in a document that has at least `min_passages` of its passages and
+/// talks about it at least as much as the corpus does (its share of the document's passages is
+/// at least its share of all passages): with broad clusters every interview touches every
+/// candidate, and the curve would say nothing.
 pub fn saturation(
-    documents: &[(String, Option<String>)],
+    documents: &[DatedDocument],
     candidates: &[Candidate],
     min_passages: usize,
 ) -> Vec<SaturationPoint> {
-    let mut order: Vec<&(String, Option<String>)> = documents.iter().collect();
+    let total: usize = documents.iter().map(|d| d.2).sum();
+    let share: BTreeMap<&str, f64> =
+        candidates.iter().map(|c| (c.id.as_str(), c.size as f64 / total.max(1) as f64)).collect();
+    let mut order: Vec<&DatedDocument> = documents.iter().collect();
     order.sort_by(|a, b| (a.1.is_none(), &a.1, &a.0).cmp(&(b.1.is_none(), &b.1, &b.0)));
     // Passage ids are `document:n`.
     let mut per_doc: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
@@ -462,12 +476,16 @@ pub fn saturation(
     let mut seen = BTreeSet::new();
     order
         .into_iter()
-        .map(|(doc, date)| {
+        .map(|(doc, date, n_doc)| {
             let mut new: Vec<String> = per_doc
                 .get(doc.as_str())
                 .map(|m| {
                     m.iter()
-                        .filter(|(c, &n)| n >= min_passages && !seen.contains(**c))
+                        .filter(|(c, &n)| {
+                            n >= min_passages
+                                && n as f64 >= share[**c] * *n_doc as f64
+                                && !seen.contains(**c)
+                        })
                         .map(|(c, _)| c.to_string())
                         .collect()
                 })
@@ -514,21 +532,24 @@ mod tests {
     #[test]
     fn saturation_counts_new_candidates_in_date_order() {
         let docs = vec![
-            ("B".to_string(), Some("2019".to_string())),
-            ("A".to_string(), None),
-            ("C".to_string(), Some("2018".to_string())),
+            ("B".to_string(), Some("2019".to_string()), 5),
+            ("A".to_string(), None, 6),
+            ("C".to_string(), Some("2018".to_string()), 12),
         ];
         let cands = vec![
             candidate("C01", &["C:1", "C:2", "B:1", "B:2", "A:1", "A:2"]),
             candidate("C02", &["B:3", "B:4", "A:3", "A:4"]),
             // Once in C and in B: below two passages there, so first present in A.
             candidate("C03", &["C:3", "B:5", "A:5", "A:6"]),
+            // Twice in C, but C is long and says it less than the corpus does: first in B.
+            candidate("C04", &["C:4", "C:5", "B:6", "B:7"]),
         ];
         let s = saturation(&docs, &cands, 2);
         let order: Vec<&str> = s.iter().map(|p| p.document.as_str()).collect();
         assert_eq!(order, ["C", "B", "A"]);
-        assert_eq!(s.iter().map(|p| p.new).collect::<Vec<_>>(), [1, 1, 1]);
-        assert_eq!(s.iter().map(|p| p.cumulative).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(s.iter().map(|p| p.new).collect::<Vec<_>>(), [0, 3, 1]);
+        assert_eq!(s.iter().map(|p| p.cumulative).collect::<Vec<_>>(), [0, 3, 4]);
+        assert_eq!(s[1].candidates, ["C01", "C02", "C04"]);
         assert_eq!(s[2].candidates, ["C03"]);
     }
 

@@ -307,8 +307,17 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
                 config.codebook.suggestions,
             )?;
         }
-        let dated: Vec<(String, Option<String>)> =
-            docs.iter().map(|d| (d.id.clone(), label::document_date(&d.metadata))).collect();
+        let mut per_doc: std::collections::BTreeMap<&str, usize> = Default::default();
+        for p in &passages {
+            *per_doc.entry(p.document_id.as_str()).or_default() += 1;
+        }
+        let dated: Vec<label::DatedDocument> = docs
+            .iter()
+            .map(|d| {
+                let n = per_doc.get(d.id.as_str()).copied().unwrap_or(0);
+                (d.id.clone(), label::document_date(&d.metadata), n)
+            })
+            .collect();
         let unassigned = clustering.labels.iter().filter(|&&l| l < 0).count();
         let file = crate::review::CandidatesFile {
             unassigned,

@@ -18,14 +18,15 @@ pub fn summary_text(summary: &Summary) -> String {
     );
     let _ = writeln!(s, "  ingest + segment {:.2}s", m.timings["ingest_segment"]);
     if let (Some(model), Some(secs)) = (&m.model, m.timings.get("embed")) {
+        let rate = if c.embedded_new > 0 {
+            format!(" ({:.1} passages/s)", c.embedded_new as f64 / secs.max(1e-9))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "  embedded with {}: {} new, {} from the cache, {:.1}s ({:.1} passages/s)",
-            model.name,
-            c.embedded_new,
-            c.embedded_cached,
-            secs,
-            c.embedded_new as f64 / secs.max(1e-9)
+            "  embedded with {}: {} new, {} from the cache, {:.1}s{rate}",
+            model.name, c.embedded_new, c.embedded_cached, secs,
         );
     }
     if let Some(k) = &m.clusters {

@@ -56,7 +56,11 @@ fn same_inputs_give_byte_identical_clusters_and_candidates() {
         assert_eq!(c["passage_ids"].as_array().unwrap().len(), size);
         covered += size;
         let terms = c["key_terms"].as_array().unwrap();
-        assert!((5..=10).contains(&terms.len()), "{terms:?}");
+        // Terms said at least twice: a small cluster may have fewer than five.
+        assert!((1..=10).contains(&terms.len()), "{terms:?}");
+        if size >= 20 {
+            assert!(terms.len() >= 2, "{terms:?}");
+        }
         let exemplars = c["exemplars"].as_array().unwrap();
         assert!((1..=5).contains(&exemplars.len()));
         assert!(!c["label"].as_str().unwrap().is_empty());

@@ -90,11 +90,14 @@ fn scripted_review_is_recorded_and_carried_into_the_next_run() {
     assert_eq!(log[1]["reason"], "troppo generico: «nel senso»");
     assert_eq!(log[0]["centroid"].as_array().unwrap().len(), 384);
     // A new codebook version beside the run's first one, with a readable diff.
+    // The run started from the sample's codebook; the review added one code to it.
     let v0 = terreno::codebook::Codebook::read(&first.join("codebook-v0.toml")).unwrap();
-    assert!(v0.codes.is_empty());
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample-codebook.toml");
+    assert_eq!(v0, terreno::codebook::Codebook::read(&sample).unwrap());
     let v1 = terreno::codebook::Codebook::read(&first.join("codebook-v1.toml")).unwrap();
-    assert_eq!(v1.codes.len(), 1);
-    let code = &v1.codes[0];
+    assert_eq!(v1.codes[..v0.codes.len()], v0.codes[..]);
+    assert_eq!(v1.codes.len(), v0.codes.len() + 1);
+    let code = v1.codes.last().unwrap();
     assert_eq!((code.id.as_str(), code.name.as_str()), ("vita-in-citta", "Vita in città"));
     assert_eq!(code.provenance.as_ref().unwrap().decision, 1);
     assert_eq!(code.examples.len(), 2);
@@ -147,7 +150,8 @@ fn scripted_review_is_recorded_and_carried_into_the_next_run() {
     assert_eq!(std::fs::read_to_string(second.join("decisions-carried.jsonl")).unwrap(), lines);
     // Passages get suggested codes from the carried codebook.
     let suggestions = read_parquet(&second.join("suggestions.parquet"));
-    assert_eq!(suggestions.height(), passages(&second).height());
+    assert_eq!(suggestions.height(), 3 * passages(&second).height());
+    assert_eq!(u32s(&suggestions, "rank")[..3], [1, 2, 3]);
     let md = std::fs::read_to_string(second.join("candidates.md")).unwrap();
     assert!(md.contains("rejected in an earlier review"), "{md}");
 

@@ -52,8 +52,8 @@ pub struct Carry {
 }
 
 impl Carry {
-    /// Loads the codebook (`codebook`, else the latest version in `from`) and the decisions of
-    /// `from` (its own and those it carried).
+    /// Loads the codebook (`codebook` plus the codes the review of `from` created, else the
+    /// latest version in `from`) and the decisions of `from` (its own and those it carried).
     pub fn load(codebook: Option<&Path>, from: Option<&Path>) -> Result<Carry> {
         let mut carry = Carry::default();
         if let Some(dir) = from {
@@ -71,7 +71,16 @@ impl Carry {
             }
         }
         if let Some(path) = codebook {
-            carry.codebook = Codebook::read(path)?;
+            // The analyst's file wins; codes the earlier review created that it lacks are kept.
+            let mut book = Codebook::read(path)?;
+            for code in &carry.codebook.codes {
+                if book.get(&code.id).is_none() && book.codes.iter().all(|c| c.guid != code.guid) {
+                    let mut code = code.clone();
+                    code.parent = code.parent.filter(|p| book.get(p).is_some());
+                    book.codes.push(code);
+                }
+            }
+            carry.codebook = book.validated(path)?;
             carry.codebook_source = Some(path.to_path_buf());
         }
         carry.earlier = earlier(&carry.history);
