@@ -36,6 +36,42 @@ pub enum Command {
     /// Work with codebooks (.toml, .csv, REFI-QDA .qdc).
     #[command(subcommand)]
     Codebook(CodebookCommand),
+    /// Compare a run's clusters with the coding the team did by hand.
+    Compare(CompareArgs),
+    /// Export a run for ATLAS.ti, NVivo, MAXQDA or QualCoder (REFI-QDA .qdpx or .qdc).
+    Export(ExportArgs),
+}
+
+/// `terreno compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The run directory.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Coded segments (.csv/.tsv: document, code and start/end or the quoted segment) or a
+    /// REFI-QDA project (.qdpx).
+    #[arg(long, value_name = "FILE")]
+    pub manual: PathBuf,
+    /// The level of the code hierarchy to print (both are written to comparison.json).
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<crate::manual::Level>,
+    /// Bootstrap resamples for the intervals.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub bootstrap: usize,
+}
+
+/// `terreno export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run directory.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Write a REFI-QDA project: sources, codebook and every passage coded.
+    #[arg(long, value_name = "FILE")]
+    pub qdpx: Option<PathBuf>,
+    /// Write the codebook alone (confirmed codes and candidates) as REFI-QDA .qdc.
+    #[arg(long, value_name = "FILE")]
+    pub qdc: Option<PathBuf>,
 }
 
 /// `terreno review`.
@@ -180,6 +216,10 @@ pub struct RunArgs {
     /// An earlier, reviewed run: its codebook and decisions carry into this one.
     #[arg(long, value_name = "RUN")]
     pub from: Option<PathBuf>,
+    /// The team's manual coding (.csv/.tsv of coded segments, or .qdpx): the clusters are
+    /// compared with it (comparison.json).
+    #[arg(long, value_name = "FILE")]
+    pub manual: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -242,6 +282,9 @@ impl RunArgs {
         }
         if let Some(v) = &self.from {
             c.codebook.from = Some(v.clone());
+        }
+        if let Some(v) = &self.manual {
+            c.compare.manual = Some(v.clone());
         }
         c.validate()?;
         Ok(c)

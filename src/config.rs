@@ -29,6 +29,25 @@ pub struct Config {
     pub cluster: crate::cluster::ClusterConfig,
     /// The codebook candidates are compared with, and the earlier review carried forward.
     pub codebook: CodebookConfig,
+    /// The manual coding the clusters are compared with.
+    pub compare: CompareConfig,
+}
+
+/// The manual coding a run is compared with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompareConfig {
+    /// Coded segments (`.csv`/`.tsv` with spans or quotes) or a REFI-QDA `.qdpx`. Relative to
+    /// the config file.
+    pub manual: Option<PathBuf>,
+    /// Bootstrap resamples for the intervals of kappa, alpha and AC1.
+    pub bootstrap: usize,
+}
+
+impl Default for CompareConfig {
+    fn default() -> Self {
+        CompareConfig { manual: None, bootstrap: 1000 }
+    }
 }
 
 /// The codebook and the earlier review a run starts from.
@@ -90,6 +109,7 @@ impl Default for Config {
             embed: EmbedConfig::default(),
             cluster: crate::cluster::ClusterConfig::default(),
             codebook: CodebookConfig::default(),
+            compare: CompareConfig::default(),
         }
     }
 }
@@ -225,6 +245,7 @@ impl Config {
                 &mut config.embed.cache_dir,
                 &mut config.codebook.path,
                 &mut config.codebook.from,
+                &mut config.compare.manual,
             ] {
                 if let Some(rel) = p.as_ref().filter(|p| p.is_relative()) {
                     *p = Some(dir.join(rel));

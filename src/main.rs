@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use terreno::cli::{Cli, CodebookCommand, Command, EmbedArgs, ModelCommand, ReviewArgs};
+use terreno::cli::{
+    Cli, CodebookCommand, Command, CompareArgs, EmbedArgs, ExportArgs, ModelCommand, ReviewArgs,
+};
 use terreno::embed::{self, Embedder, Prefix};
 use terreno::pipeline::{self, RunOptions};
 
@@ -53,6 +55,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Embed(args) => embed_texts(&args)?,
         Command::Review(args) => review(&args)?,
+        Command::Compare(args) => compare(&args)?,
+        Command::Export(args) => export(&args)?,
         Command::Codebook(CodebookCommand::Convert { input, output }) => {
             let book = terreno::codebook::convert(&input, &output)?;
             println!(
@@ -235,5 +239,47 @@ fn review(args: &ReviewArgs) -> anyhow::Result<()> {
         },
         args.run.join(terreno::review::DECISIONS).display()
     );
+    Ok(())
+}
+
+fn compare(args: &CompareArgs) -> anyhow::Result<()> {
+    use terreno::compare;
+    use terreno::manual::{self, Level};
+    let texts = manual::run_texts(&args.run)?;
+    let coding = manual::load(&args.manual, &texts)?;
+    let passages = terreno::export::run_passages(&args.run)?;
+    let names = terreno::review::CandidatesFile::read(&args.run)
+        .map(|f| f.candidates.iter().map(|c| (c.cluster, c.id.clone())).collect())
+        .unwrap_or_default();
+    let seed = terreno::config::Config::default().seed;
+    let comparison = compare::compare(&passages, &coding, &names, args.bootstrap, seed);
+    terreno::run::write_json(&args.run.join("comparison.json"), &comparison)?;
+    let levels = match args.level {
+        Some(l) => vec![l],
+        None => vec![Level::Top, Level::Leaf],
+    };
+    print!("{}", compare::text(&comparison, &levels));
+    println!("\nwritten to {}", args.run.join("comparison.json").display());
+    Ok(())
+}
+
+fn export(args: &ExportArgs) -> anyhow::Result<()> {
+    if args.qdpx.is_none() && args.qdc.is_none() {
+        anyhow::bail!("say what to write: --qdpx FILE, --qdc FILE, or both");
+    }
+    if let Some(out) = &args.qdpx {
+        let e = terreno::export::write_qdpx(&args.run, out)?;
+        println!(
+            "{}: {} sources, {} codes, {} coded passages",
+            out.display(),
+            e.sources,
+            e.codes,
+            e.codings
+        );
+    }
+    if let Some(out) = &args.qdc {
+        let n = terreno::export::write_qdc(&args.run, out)?;
+        println!("{}: {n} codes", out.display());
+    }
     Ok(())
 }

@@ -52,6 +52,8 @@ pub struct Summary {
     pub saturation: Vec<label::SaturationPoint>,
     /// The codebook the candidates were compared with.
     pub codebook: Option<PathBuf>,
+    /// The comparison with the manual coding, when one was given.
+    pub comparison: Option<crate::compare::Comparison>,
 }
 
 /// What ingest and segment produce.
@@ -153,6 +155,16 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
     let Ingested { docs, passages, stats, skipped: skipped_files } =
         ingest_and_segment(config, &opts.inputs, opts.keep_going, progress)?;
     let ingest_secs = started.elapsed().as_secs_f64();
+    // The manual coding is read onto the transcripts now, so a bad one stops the run before any
+    // work.
+    let manual = match &config.compare.manual {
+        Some(path) => {
+            let texts: crate::manual::Texts =
+                docs.iter().map(|d| (d.id.clone(), d.text.clone())).collect();
+            Some(crate::manual::load(path, &texts)?)
+        }
+        None => None,
+    };
 
     // Everything was read: only now is anything written.
     let write_start = Instant::now();
@@ -332,6 +344,24 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
                 .map_err(|e| Error::io(opts.out.join("candidates.md"), e))
         })?;
         write_review_start(&opts.out, &carry)?;
+        let comparison = manual.as_ref().map(|coding| {
+            let spans: Vec<crate::compare::PassageSpan> = passages
+                .iter()
+                .zip(&clustering.labels)
+                .map(|(p, &cluster)| crate::compare::PassageSpan {
+                    id: p.id.clone(),
+                    document: p.document_id.clone(),
+                    start: p.char_start,
+                    end: p.char_end,
+                    cluster,
+                })
+                .collect();
+            let names = file.candidates.iter().map(|c| (c.cluster, c.id.clone())).collect();
+            crate::compare::compare(&spans, coding, &names, config.compare.bootstrap, config.seed)
+        });
+        if let Some(c) = &comparison {
+            run::write_json(&opts.out.join("comparison.json"), c)?;
+        }
         let crate::review::CandidatesFile { candidates, saturation, .. } = file;
         manifest.timings.insert("cluster_label".into(), cluster_start.elapsed().as_secs_f64());
         manifest.clusters = Some(run::ClusterRecord {
@@ -352,6 +382,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
             candidates,
             saturation,
             codebook: carry.codebook_source.clone(),
+            comparison,
         });
     }
     Ok(Summary {
@@ -360,6 +391,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         candidates: Vec::new(),
         saturation: Vec::new(),
         codebook: None,
+        comparison: None,
     })
 }
 

@@ -77,6 +77,13 @@ pub fn summary_text(summary: &Summary) -> String {
             summary.saturation.iter().map(|p| p.new.to_string()).collect::<Vec<_>>().join(" ")
         );
     }
+    if let Some(c) = &summary.comparison {
+        let _ = writeln!(s);
+        s.push_str(&crate::compare::text(
+            c,
+            &[crate::manual::Level::Top, crate::manual::Level::Leaf],
+        ));
+    }
     if !m.warnings.is_empty() {
         let _ = writeln!(s, "  {} warnings:", m.warnings.len());
         for w in m.warnings.iter().take(20) {

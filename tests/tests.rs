@@ -5,6 +5,7 @@ mod util;
 mod cli;
 mod cluster;
 mod codebook;
+mod compare;
 mod corpora;
 mod embed;
 mod formats;

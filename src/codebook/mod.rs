@@ -8,7 +8,7 @@
 //! fields travel inside `Description` as labelled sections and come back on import.
 
 pub mod matching;
-mod qdc;
+pub mod qdc;
 mod table;
 
 use std::collections::{BTreeMap, BTreeSet};

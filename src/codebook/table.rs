@@ -25,14 +25,8 @@ const COLUMNS: [&str; 13] = [
 
 /// Reads a codebook table.
 pub fn from_csv(path: &Path, text: &str, delimiter: u8) -> Result<Codebook> {
-    let mut reader =
-        csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| Error::input(path, Some(1), e.to_string()))?
-        .iter()
-        .map(|h| h.trim().to_lowercase().replace([' ', '-'], "_"))
-        .collect();
+    let (mut reader, headers) = crate::ingest::csv_reader(path, text, delimiter)?;
+    let headers: Vec<String> = headers.iter().map(|h| h.replace([' ', '-'], "_")).collect();
     let col = |name: &str| headers.iter().position(|h| h == name);
     let name_col = col("name").ok_or_else(|| {
         Error::input(path, Some(1), format!("no `name` column (columns: {})", COLUMNS.join(", ")))

@@ -11,6 +11,7 @@ mod eaf;
 mod plain;
 mod subtitles;
 mod table;
+pub use table::csv_reader;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

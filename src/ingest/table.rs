@@ -129,3 +129,20 @@ fn build(
     }
     Ok(doc)
 }
+
+/// A flexible CSV reader over `text` and its header names, trimmed and lowercased.
+pub fn csv_reader<'t>(
+    path: &Path,
+    text: &'t str,
+    delimiter: u8,
+) -> Result<(csv::Reader<&'t [u8]>, Vec<String>)> {
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::input(path, Some(1), e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    Ok((reader, headers))
+}

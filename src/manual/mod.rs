@@ -1,0 +1,406 @@
+//! The coding a team did by hand, read back onto a run's transcripts.
+//!
+//! Three forms: a CSV/TSV with spans (`document, start, end, code`, code points, end
+//! exclusive), a CSV/TSV with quoted text (`document, code, segment`) placed by
+//! [`align`], and a REFI-QDA project `.qdpx` (codes, sources and `PlainTextSelection` codings)
+//! as ATLAS.ti, NVivo, MAXQDA and QualCoder export it. Documents are named by their terreno
+//! `document_id` (the file name without its extension); codes are paths, `Parent > Child`.
+//! Every segment that cannot be placed is reported with its line and why, never dropped.
+
+pub mod align;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::codebook::Codebook;
+use crate::error::{Error, Result};
+
+/// The separator of hierarchical code paths.
+pub const PATH_SEP: &str = " > ";
+
+/// A coded segment placed on a document.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CodedSegment {
+    /// The document.
+    pub document: String,
+    /// Code-point start in the run's `sources/<document>.txt`.
+    pub start: usize,
+    /// End, exclusive.
+    pub end: usize,
+    /// The code's path, `Parent > Child`.
+    pub code: String,
+}
+
+/// A segment that could not be placed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unplaced {
+    /// The line of the coding file (the selection's GUID for a project).
+    pub at: String,
+    /// The document named.
+    pub document: String,
+    /// The code.
+    pub code: String,
+    /// Why it could not be placed.
+    pub reason: String,
+    /// The start of its text.
+    pub excerpt: String,
+}
+
+/// A manual coding read onto a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ManualCoding {
+    /// The file read.
+    pub source: PathBuf,
+    /// Segments in the file.
+    pub total: usize,
+    /// Segments placed, sorted.
+    pub segments: Vec<CodedSegment>,
+    /// Segments placed by fuzzy matching (not exactly).
+    pub fuzzy: usize,
+    /// Segments that could not be placed.
+    pub unplaced: Vec<Unplaced>,
+    /// The codebook, for a project (its codes' paths are the segments' codes).
+    #[serde(skip)]
+    pub codebook: Option<Codebook>,
+}
+
+/// The share of a quote that must be found in one place for a fuzzy match.
+pub const MIN_SCORE: f64 = 0.5;
+
+/// The run's documents: id → canonical text.
+pub type Texts = BTreeMap<String, String>;
+
+/// Reads the canonical texts of a run directory (`sources/*.txt`).
+pub fn run_texts(run: &Path) -> Result<Texts> {
+    let dir = run.join("sources");
+    let mut out = Texts::new();
+    for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let path = e.map_err(|e| Error::io(&dir, e))?.path();
+        if crate::ingest::extension(&path) == "txt" {
+            let id = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            out.insert(id, text);
+        }
+    }
+    Ok(out)
+}
+
+/// The run's document a coding names: its id, or a file name whose stem is one.
+fn resolve<'a>(texts: &'a Texts, name: &str) -> Option<&'a str> {
+    let name = name.trim();
+    if let Some((k, _)) = texts.get_key_value(name) {
+        return Some(k);
+    }
+    let stem = Path::new(name).file_stem()?.to_string_lossy().to_string();
+    let stem = crate::run::source_file_name(&stem);
+    let stem = stem.trim_end_matches(".txt");
+    texts.get_key_value(stem).map(|(k, _)| k.as_str())
+}
+
+fn excerpt(s: &str) -> String {
+    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut e: String = s.chars().take(60).collect();
+    if s.chars().count() > 60 {
+        e.push('…');
+    }
+    e
+}
+
+/// Reads a manual coding (format by extension: `.csv`, `.tsv`, `.qdpx`) onto the run's texts.
+pub fn load(path: &Path, texts: &Texts) -> Result<ManualCoding> {
+    let mut coding = match crate::ingest::extension(path).as_str() {
+        "qdpx" => from_qdpx(path, texts)?,
+        "csv" | "tsv" | "txt" => from_table(path, texts)?,
+        other => {
+            return Err(Error::input(
+                path,
+                None,
+                format!("a manual coding is a .csv/.tsv of coded segments or a REFI-QDA .qdpx, not .{other}"),
+            ))
+        }
+    };
+    coding.source = path.to_path_buf();
+    coding.segments.sort();
+    coding.segments.dedup();
+    Ok(coding)
+}
+
+fn from_table(path: &Path, texts: &Texts) -> Result<ManualCoding> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::ingest::decode(path, &bytes)?.text;
+    let first = text.lines().next().unwrap_or_default();
+    let delimiter =
+        if first.matches('\t').count() >= first.matches(',').count() && first.contains('\t') {
+            b'\t'
+        } else {
+            b','
+        };
+    let (mut reader, headers) = crate::ingest::csv_reader(path, &text, delimiter)?;
+    let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+    let doc_col = col(&["document", "doc", "document_id", "file", "source"]);
+    let code_col = col(&["code", "codes", "code_path"]);
+    let (Some(doc_col), Some(code_col)) = (doc_col, code_col) else {
+        return Err(Error::input(
+            path,
+            Some(1),
+            "a coding table needs a `document` (or `doc`) and a `code` column, and either \
+             `start`/`end` or the quoted `segment`",
+        ));
+    };
+    let start_col = col(&["start", "start_position", "begin"]);
+    let end_col = col(&["end", "end_position"]);
+    let text_col = col(&["segment", "text", "quote", "quotation", "coded_text"]);
+    if text_col.is_none() && (start_col.is_none() || end_col.is_none()) {
+        return Err(Error::input(
+            path,
+            Some(1),
+            "no `segment` column and no `start`/`end` columns",
+        ));
+    }
+    let mut placer = Placer { texts, targets: BTreeMap::new() };
+    let mut coding = ManualCoding::default();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            Error::input(path, e.position().map(|p| p.line() as usize), e.to_string())
+        })?;
+        let line = record.position().map(|p| p.line() as usize).unwrap_or(0);
+        let get =
+            |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or_default().trim().to_string();
+        let document = get(Some(doc_col));
+        let code = normalise_path(&get(Some(code_col)));
+        let quote = get(text_col);
+        if document.is_empty() && code.is_empty() && quote.is_empty() {
+            continue;
+        }
+        coding.total += 1;
+        let unplaced = |reason: String| Unplaced {
+            at: format!("line {line}"),
+            document: document.clone(),
+            code: code.clone(),
+            reason,
+            excerpt: excerpt(&quote),
+        };
+        if code.is_empty() {
+            return Err(Error::input(path, Some(line), "a coded segment without a code"));
+        }
+        let Some(doc) = resolve(texts, &document) else {
+            coding.unplaced.push(unplaced(format!("no document {document:?} in the run")));
+            continue;
+        };
+        let (start, end) = (get(start_col), get(end_col));
+        if !start.is_empty() && !end.is_empty() {
+            let parse = |s: &str| {
+                s.parse::<usize>().map_err(|_| {
+                    Error::input(path, Some(line), format!("{s:?} is not a character position"))
+                })
+            };
+            let (a, b) = (parse(&start)?, parse(&end)?);
+            let len = texts[doc].chars().count();
+            if a >= b || b > len {
+                coding
+                    .unplaced
+                    .push(unplaced(format!("span {a}-{b} is not inside {doc} ({len} characters)")));
+                continue;
+            }
+            coding.segments.push(CodedSegment {
+                document: doc.to_string(),
+                start: a,
+                end: b,
+                code,
+            });
+            continue;
+        }
+        if placer.place(&mut coding, doc, &quote, code.clone()) {
+            continue;
+        }
+        match () {
+            () if quote.is_empty() => coding.unplaced.push(unplaced("no text and no span".into())),
+            () => coding.unplaced.push(unplaced(format!(
+                "the text is not in {doc} (less than {:.0}% of it found in one place)",
+                MIN_SCORE * 100.0
+            ))),
+        }
+    }
+    Ok(coding)
+}
+
+/// Places quotes on the run's documents, each document prepared once.
+struct Placer<'t> {
+    texts: &'t Texts,
+    targets: BTreeMap<String, align::Target>,
+}
+
+impl Placer<'_> {
+    /// Places `quote` on `doc` and records the segment; false when it is not found.
+    fn place(&mut self, coding: &mut ManualCoding, doc: &str, quote: &str, code: String) -> bool {
+        let texts = self.texts;
+        let target =
+            self.targets.entry(doc.to_string()).or_insert_with(|| align::Target::new(&texts[doc]));
+        match target.place(quote, MIN_SCORE) {
+            Some(p) => {
+                coding.fuzzy += !p.exact as usize;
+                coding.segments.push(CodedSegment {
+                    document: doc.to_string(),
+                    start: p.start,
+                    end: p.end,
+                    code,
+                });
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// `A>B`, `A / B`, `A::B` → `A > B`.
+fn normalise_path(code: &str) -> String {
+    let parts: Vec<&str> = if code.contains('>') {
+        code.split('>').collect()
+    } else if code.contains("::") {
+        code.split("::").collect()
+    } else {
+        vec![code]
+    };
+    parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(PATH_SEP)
+}
+
+/// Reads `project.qde` (or `<name>.qde`) and the sources of a `.qdpx`.
+fn from_qdpx(path: &Path, texts: &Texts) -> Result<ManualCoding> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| Error::input(path, None, format!("not a REFI-QDA project (zip): {e}")))?;
+    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
+    let qde_name = names
+        .iter()
+        .find(|n| n.as_str() == "project.qde")
+        .or_else(|| names.iter().find(|n| n.ends_with(".qde") && !n.contains('/')))
+        .or_else(|| names.iter().find(|n| n.ends_with(".qde")))
+        .cloned()
+        .ok_or_else(|| Error::input(path, None, "no .qde file inside: not a REFI-QDA project"))?;
+    let mut xml = String::new();
+    zip.by_name(&qde_name)
+        .map_err(|e| Error::input(path, None, e.to_string()))?
+        .read_to_string(&mut xml)
+        .map_err(|e| Error::input(path, None, format!("{qde_name}: {e}")))?;
+    let inner = path.join(&qde_name);
+    let doc = roxmltree::Document::parse(&xml).map_err(|e| {
+        Error::input(&inner, Some(e.pos().row as usize), format!("not well-formed XML: {e}"))
+    })?;
+    let root = doc.root_element();
+    let mut book = Codebook::default();
+    if let Some(codes) = root
+        .children()
+        .find(|n| n.tag_name().name() == "CodeBook")
+        .and_then(|cb| cb.children().find(|n| n.tag_name().name() == "Codes"))
+    {
+        crate::codebook::qdc::read_codes(&inner, &doc, codes, None, &mut book)?;
+    }
+    let by_guid: BTreeMap<String, String> =
+        book.codes.iter().map(|c| (c.guid.to_lowercase(), book.path(&c.id))).collect();
+
+    let mut coding = ManualCoding::default();
+    let mut placer = Placer { texts, targets: BTreeMap::new() };
+    let sources = root.children().find(|n| n.tag_name().name() == "Sources");
+    for source in
+        sources.iter().flat_map(|s| s.children()).filter(|n| n.tag_name().name() == "TextSource")
+    {
+        let name = source.attribute("name").unwrap_or_default().to_string();
+        // The source's own text, inline or in the zip.
+        let own: Option<String> = match source
+            .children()
+            .find(|n| n.tag_name().name() == "PlainTextContent")
+            .and_then(|n| n.text())
+        {
+            Some(t) => Some(t.to_string()),
+            None => source.attribute("plainTextPath").and_then(|p| {
+                let inside = p.strip_prefix("internal://").map(|g| format!("sources/{g}"))?;
+                let mut s = String::new();
+                zip.by_name(&inside).ok()?.read_to_string(&mut s).ok()?;
+                Some(s)
+            }),
+        };
+        for sel in source.children().filter(|n| n.tag_name().name() == "PlainTextSelection") {
+            let line = doc.text_pos_at(sel.range().start).row as usize;
+            let bad = |m: String| Error::input(&inner, Some(line), m);
+            let pos = |a: &str| -> Result<usize> {
+                sel.attribute(a)
+                    .ok_or_else(|| bad(format!("PlainTextSelection without {a}")))?
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad(format!("{a} is not a number")))
+            };
+            let (a, b) = (pos("startPosition")?, pos("endPosition")?);
+            let quote: String = own
+                .as_deref()
+                .map(|t| t.chars().skip(a).take(b.saturating_sub(a)).collect())
+                .unwrap_or_default();
+            let codings: Vec<String> = sel
+                .children()
+                .filter(|n| n.tag_name().name() == "Coding")
+                .filter_map(|c| c.children().find(|r| r.tag_name().name() == "CodeRef"))
+                .filter_map(|r| r.attribute("targetGUID"))
+                .map(|g| by_guid.get(&g.to_lowercase()).cloned().unwrap_or_else(|| format!("?{g}")))
+                .collect();
+            for code in codings {
+                coding.total += 1;
+                let unplaced = |reason: String| Unplaced {
+                    at: format!("line {line}"),
+                    document: name.clone(),
+                    code: code.clone(),
+                    reason,
+                    excerpt: excerpt(&quote),
+                };
+                if code.starts_with('?') {
+                    coding
+                        .unplaced
+                        .push(unplaced("its code is not in the project's codebook".into()));
+                    continue;
+                }
+                let Some(doc_id) = resolve(texts, &name) else {
+                    coding.unplaced.push(unplaced(format!("no document {name:?} in the run")));
+                    continue;
+                };
+                let run_text = &texts[doc_id];
+                // Same text: the positions hold as they are; else the selected text is placed.
+                if own.as_deref() == Some(run_text.as_str()) {
+                    coding.segments.push(CodedSegment {
+                        document: doc_id.to_string(),
+                        start: a,
+                        end: b,
+                        code,
+                    });
+                    continue;
+                }
+                if !placer.place(&mut coding, doc_id, &quote, code.clone()) {
+                    coding.unplaced.push(unplaced(format!(
+                        "the project's text of {name:?} differs from the run's and the selection \
+                         was not found in it"
+                    )));
+                }
+            }
+        }
+    }
+    coding.codebook = Some(book);
+    Ok(coding)
+}
+
+/// A code path at a level: `top` keeps the first part, `leaf` the whole path.
+pub fn at_level(code: &str, level: Level) -> &str {
+    match level {
+        Level::Top => code.split(PATH_SEP).next().unwrap_or(code),
+        Level::Leaf => code,
+    }
+}
+
+/// Which level of the code hierarchy a comparison uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// The top-level codes (themes).
+    Top,
+    /// The full paths (the codes as applied).
+    Leaf,
+}
