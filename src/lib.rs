@@ -24,6 +24,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod export;
+pub mod html;
 pub mod ingest;
 pub mod label;
 pub mod manual;

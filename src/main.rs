@@ -57,6 +57,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Review(args) => review(&args)?,
         Command::Compare(args) => compare(&args)?,
         Command::Export(args) => export(&args)?,
+        Command::Report(args) => {
+            let path =
+                terreno::html::write_report(&args.run, report_language(&args.run, args.language))?;
+            println!("report written to {}", path.display());
+        }
         Command::Codebook(CodebookCommand::Convert { input, output }) => {
             let book = terreno::codebook::convert(&input, &output)?;
             println!(
@@ -260,6 +265,8 @@ fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     };
     print!("{}", compare::text(&comparison, &levels));
     println!("\nwritten to {}", args.run.join("comparison.json").display());
+    let report = terreno::html::write_report(&args.run, report_language(&args.run, None))?;
+    println!("report updated: {}", report.display());
     Ok(())
 }
 
@@ -282,4 +289,18 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
         println!("{}: {n} codes", out.display());
     }
     Ok(())
+}
+
+/// The report's language: asked for, else the run's config, else Italian.
+fn report_language(
+    run: &std::path::Path,
+    asked: Option<terreno::html::Language>,
+) -> terreno::html::Language {
+    asked.unwrap_or_else(|| {
+        std::fs::read(run.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|m| serde_json::from_value(m["config"]["report"]["language"].clone()).ok())
+            .unwrap_or_default()
+    })
 }

@@ -376,6 +376,28 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         manifest.peak_rss_mib = run::peak_rss_mib();
         manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
         run::write_json(&opts.out.join("manifest.json"), &manifest)?;
+        let report_start = Instant::now();
+        let points = crate::html::projection(&vectors, &clustering.labels);
+        let view = crate::review::CandidatesFile {
+            unassigned,
+            codebook_codes: code_vectors.len(),
+            candidates: candidates.clone(),
+            saturation: saturation.clone(),
+        };
+        let html = crate::html::render(
+            &manifest,
+            &view,
+            Some((&points, &clustering.labels)),
+            comparison.as_ref(),
+            config.report.language,
+        )?;
+        let report = opts.out.join("report.html");
+        run::write_atomic(&report, |f| {
+            std::io::Write::write_all(f, html.as_bytes()).map_err(|e| Error::io(&report, e))
+        })?;
+        manifest.timings.insert("report".to_string(), report_start.elapsed().as_secs_f64());
+        manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
+        run::write_json(&opts.out.join("manifest.json"), &manifest)?;
         return Ok(Summary {
             manifest,
             out: opts.out.clone(),

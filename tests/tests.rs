@@ -9,4 +9,5 @@ mod compare;
 mod corpora;
 mod embed;
 mod formats;
+mod report;
 mod review;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 /// Agreement between a reference labeling and a clustering.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Agreement {
     /// Adjusted Rand index.
     pub ari: f64,

@@ -17,7 +17,7 @@ pub mod reliability;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::manual::{at_level, CodedSegment, Level, ManualCoding, Unplaced};
 use metrics::Agreement;
@@ -39,7 +39,7 @@ pub struct PassageSpan {
 }
 
 /// Partition metrics plus purity.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Partition {
     /// ARI, NMI, homogeneity, completeness, V-measure.
     #[serde(flatten)]
@@ -51,7 +51,7 @@ pub struct Partition {
 }
 
 /// One code's agreement with the clusters.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeAgreement {
     /// The code (at the level compared).
     pub code: String,
@@ -72,7 +72,7 @@ pub struct CodeAgreement {
 }
 
 /// The comparison at one level of the code hierarchy.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LevelComparison {
     /// Top or leaf.
     pub level: Level,
@@ -95,7 +95,7 @@ pub struct LevelComparison {
 }
 
 /// `comparison.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
     /// The manual coding's file.
     pub manual: String,

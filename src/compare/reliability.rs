@@ -5,10 +5,10 @@
 //! agree on almost everything; AC1 is built not to collapse there.
 
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The four coefficients.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Reliability {
     /// Share of items where the raters agree.
     pub percent: f64,
@@ -21,7 +21,7 @@ pub struct Reliability {
 }
 
 /// A 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Interval {
     /// 2.5th percentile.
     pub low: f64,
@@ -30,7 +30,7 @@ pub struct Interval {
 }
 
 /// The coefficients with their bootstrap intervals.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct WithIntervals {
     /// The point estimates.
     #[serde(flatten)]

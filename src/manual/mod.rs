@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
@@ -35,7 +35,7 @@ pub struct CodedSegment {
 }
 
 /// A segment that could not be placed, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Unplaced {
     /// The line of the coding file (the selection's GUID for a project).
     pub at: String,
@@ -396,7 +396,7 @@ pub fn at_level(code: &str, level: Level) -> &str {
 }
 
 /// Which level of the code hierarchy a comparison uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// The top-level codes (themes).

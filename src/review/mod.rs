@@ -609,9 +609,8 @@ pub fn find_code<'a>(
         })
 }
 
-/// Each candidate's centred centroid (see [`crate::cluster::centred_centroids`]), from the
-/// run's embeddings and clusters.
-pub fn centroids(dir: &Path, candidates: &[Candidate]) -> Result<BTreeMap<String, Vec<f32>>> {
+/// A run's passage vectors and cluster labels, in passage order.
+pub fn run_vectors(dir: &Path) -> Result<(Vec<Vec<f32>>, Vec<i32>)> {
     use polars::prelude::*;
     let read = |name: &str| -> Result<DataFrame> {
         let path = dir.join(name);
@@ -630,6 +629,13 @@ pub fn centroids(dir: &Path, candidates: &[Candidate]) -> Result<BTreeMap<String
                 .unwrap_or_default()
         })
         .collect();
+    Ok((vectors, labels))
+}
+
+/// Each candidate's centred centroid (see [`crate::cluster::centred_centroids`]), from the
+/// run's embeddings and clusters.
+pub fn centroids(dir: &Path, candidates: &[Candidate]) -> Result<BTreeMap<String, Vec<f32>>> {
+    let (vectors, labels) = run_vectors(dir)?;
     let k = labels.iter().filter(|&&l| l >= 0).map(|&l| l as usize + 1).max().unwrap_or(0);
     let centred = crate::cluster::centred_centroids(&vectors, &labels, k);
     Ok(candidates
