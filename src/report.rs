@@ -32,8 +32,19 @@ pub fn summary_text(summary: &Summary) -> String {
     if let Some(k) = &m.clusters {
         let _ = writeln!(
             s,
-            "  {} clusters; {} passages unassigned ({} outliers found, {} attached)",
-            k.clusters, k.unassigned, k.outliers_found, k.outliers_attached
+            "  {} clusters; {} passages unassigned ({} outliers found, {} attached); clustered and labelled in {:.1}s",
+            k.clusters,
+            k.unassigned,
+            k.outliers_found,
+            k.outliers_attached,
+            m.timings.get("cluster_label").copied().unwrap_or_default()
+        );
+    }
+    if let Some(secs) = m.timings.get("report") {
+        let _ = writeln!(
+            s,
+            "  report.html written in {secs:.2}s: open {} in a browser",
+            summary.out.join("report.html").display()
         );
     }
     let _ = writeln!(
