@@ -17,8 +17,8 @@ tools:
 	  command -v chromium >/dev/null || need="$$need chromium"; \
 	  if [ -n "$$need" ]; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	    $$SUDO apt-get install -y -q $$need >/dev/null 2>&1 || \
-	    { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$need; }; \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need >/dev/null 2>&1 || \
+	    { $$SUDO apt-get update -q >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need; }; \
 	  fi
 
 # The notebook, executed against the sample run, in a venv of its own.
