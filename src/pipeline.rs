@@ -144,9 +144,10 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
     // The codebook and the earlier review are read first, so a bad one stops the run before
     // any work. Re-running into a reviewed run directory carries its review forward.
     let from = config.codebook.from.clone().or_else(|| {
-        (opts.out.join(crate::review::DECISIONS).exists()
-            || !crate::review::versions(&opts.out).unwrap_or_default().is_empty())
-        .then(|| opts.out.clone())
+        let reviewed = opts.out.join(crate::review::DECISIONS).exists()
+            || opts.out.join(crate::review::CARRIED).exists()
+            || crate::review::versions(&opts.out).unwrap_or_default().iter().any(|(n, _)| *n > 0);
+        reviewed.then(|| opts.out.clone())
     });
     let carry =
         crate::review::carry::Carry::load(config.codebook.path.as_deref(), from.as_deref())?;

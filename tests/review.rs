@@ -148,6 +148,16 @@ fn scripted_review_is_recorded_and_carried_into_the_next_run() {
     let v0 = terreno::codebook::Codebook::read(&second.join("codebook-v0.toml")).unwrap();
     assert_eq!(v0, v1);
     assert_eq!(std::fs::read_to_string(second.join("decisions-carried.jsonl")).unwrap(), lines);
+    // The analyst's codebook file wins: a code taken out of it stays out, while the code the
+    // review created is kept.
+    let edited = sample_codebook_without(dir.path(), "lingua");
+    let third = dir.path().join("third");
+    sample_run(
+        &third,
+        &["--from", first.to_str().unwrap(), "--codebook", edited.to_str().unwrap()],
+    );
+    let v0 = terreno::codebook::Codebook::read(&third.join("codebook-v0.toml")).unwrap();
+    assert!(v0.get("lingua").is_none() && v0.get("vita-in-citta").is_some());
     // Passages get suggested codes from the carried codebook.
     let suggestions = read_parquet(&second.join("suggestions.parquet"));
     assert_eq!(suggestions.height(), 3 * passages(&second).height());
@@ -163,6 +173,16 @@ fn scripted_review_is_recorded_and_carried_into_the_next_run() {
     let again = candidates(&first);
     assert!(again.iter().any(|c| c["proposal"] == "rejected"));
     assert!(again.iter().any(|c| c["proposal"] == "coded"));
+}
+
+/// The sample codebook with one code taken out.
+fn sample_codebook_without(dir: &Path, id: &str) -> PathBuf {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample-codebook.toml");
+    let mut book = terreno::codebook::Codebook::read(&sample).unwrap();
+    book.codes.retain(|c| c.id != id);
+    let path = dir.join("edited.toml");
+    book.write(&path).unwrap();
+    path
 }
 
 #[test]

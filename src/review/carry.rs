@@ -73,7 +73,7 @@ impl Carry {
         if let Some(path) = codebook {
             // The analyst's file wins; codes the earlier review created that it lacks are kept.
             let mut book = Codebook::read(path)?;
-            for code in &carry.codebook.codes {
+            for code in carry.codebook.codes.iter().filter(|c| c.provenance.is_some()) {
                 if book.get(&code.id).is_none() && book.codes.iter().all(|c| c.guid != code.guid) {
                     let mut code = code.clone();
                     code.parent = code.parent.filter(|p| book.get(p).is_some());
