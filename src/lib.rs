@@ -5,8 +5,12 @@
 //! SRT, Word, ELAN, or a table of passages) into a [`ingest::Document`] whose turns point into
 //! a canonical text; [`segment`] cuts each speaker's contiguous talk into passages that keep
 //! their exact provenance; [`text`] normalises Italian for analysis; [`run`] writes the run
-//! directory (`passages.parquet`, `manifest.json`, `sources/`). [`pipeline`] alone knows the
-//! order of the stages.
+//! directory (`passages.parquet`, `manifest.json`, `sources/`). [`embed`] turns passages into
+//! vectors, [`cluster`] groups them and [`label`] describes each group as a candidate code.
+//! [`codebook`] is the study's codebook (TOML, CSV, REFI-QDA), [`review`] the analyst's
+//! decisions and what carries into the next run, [`manual`] and [`compare`] the team's own
+//! coding and its agreement with the clusters, [`export`] the REFI-QDA project, [`html`] the
+//! report. [`pipeline`] alone knows the order of the stages.
 //!
 //! ```
 //! use terreno::text::Analyzer;
