@@ -52,22 +52,6 @@ fn book(dir: &Path) -> (PathBuf, Codebook) {
     (path, book)
 }
 
-fn xmllint(schema: &str, file: &Path) {
-    let schema = shared("../refi-qda").join(schema);
-    let out = std::process::Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(&schema)
-        .arg(file)
-        .output()
-        .expect("xmllint is installed by `make setup` (Debian package libxml2-utils)");
-    assert!(
-        out.status.success(),
-        "{} does not validate:\n{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn every_field_survives_toml_qdc_toml_and_csv() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,20 +9,6 @@ use terreno::manual::{self, align::Target, Level};
 
 use crate::util::*;
 
-fn cache() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cache")
-}
-
-fn xmllint(schema: &str, file: &Path) {
-    let out = std::process::Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(shared("../refi-qda").join(schema))
-        .arg(file)
-        .output()
-        .expect("xmllint is installed by `make setup` (Debian package libxml2-utils)");
-    assert!(out.status.success(), "{}:\n{}", file.display(), String::from_utf8_lossy(&out.stderr));
-}
-
 #[test]
 fn pdpilot_coded_segments_are_placed_and_compared_at_both_levels() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,7 +16,7 @@ fn pdpilot_coded_segments_are_placed_and_compared_at_both_levels() {
     let pd = shared("pdpilot-interviews");
     let assert = terreno()
         .args(["run", "--quiet", "--role", "Dan=interviewer", "--cache-dir"])
-        .arg(cache())
+        .arg(test_cache())
         .arg("--manual")
         .arg(pd.join("coded_segments.tsv"))
         .arg("--out")
@@ -162,18 +148,8 @@ fn the_atlas_ti_sample_project_imports() {
 
 /// The bundled sample run, reviewed (C01 confirmed under an accented name, C02 rejected).
 fn reviewed_sample(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let run = dir.join("sample");
-    terreno()
-        .args(["run", "--quiet", "--cache-dir"])
-        .arg(cache())
-        .arg("--config")
-        .arg(root.join("data/sample.toml"))
-        .arg("--out")
-        .arg(&run)
-        .arg(root.join("data/parlato"))
-        .assert()
-        .success();
+    sample_run(&run, &[]);
     let script = write(
         dir,
         "d.toml",

@@ -66,19 +66,9 @@ fn self_contained(html: &str) {
 
 #[test]
 fn the_sample_report_renders_with_its_map_in_italian() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("sample");
-    terreno()
-        .args(["run", "--quiet", "--cache-dir"])
-        .arg(root.join("target/test-cache"))
-        .arg("--config")
-        .arg(root.join("data/sample.toml"))
-        .arg("--out")
-        .arg(&run)
-        .arg(root.join("data/parlato"))
-        .assert()
-        .success();
+    sample_run(&run, &[]);
     let page = run.join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();
     self_contained(&html);
@@ -106,7 +96,6 @@ fn the_sample_report_renders_with_its_map_in_italian() {
 
 #[test]
 fn a_report_with_a_manual_coding_draws_the_heat_map() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("pdpilot");
     let pd = shared("pdpilot-interviews");
@@ -114,7 +103,7 @@ fn a_report_with_a_manual_coding_draws_the_heat_map() {
         write(dir.path(), "en.toml", "[report]\nlanguage = \"en\"\n[compare]\nbootstrap = 100\n");
     terreno()
         .args(["run", "--quiet", "--role", "Dan=interviewer", "--k", "8", "--cache-dir"])
-        .arg(root.join("target/test-cache"))
+        .arg(test_cache())
         .arg("--config")
         .arg(&config)
         .arg("--manual")

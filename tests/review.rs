@@ -8,22 +8,6 @@ use serde_json::Value;
 
 use crate::util::*;
 
-/// Runs the bundled sample into `out` (extra arguments appended).
-fn sample_run(out: &Path, extra: &[&str]) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    terreno()
-        .args(["run", "--quiet", "--force", "--cache-dir"])
-        .arg(root.join("target/test-cache"))
-        .arg("--config")
-        .arg(root.join("data/sample.toml"))
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .arg(root.join("data/parlato"))
-        .assert()
-        .success();
-}
-
 fn candidates(run: &Path) -> Vec<Value> {
     let v: Value =
         serde_json::from_slice(&std::fs::read(run.join("candidates.json")).unwrap()).unwrap();

@@ -132,3 +132,41 @@ pub fn u32s(df: &polars::prelude::DataFrame, name: &str) -> Vec<u32> {
 pub fn manifest(run: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(run.join("manifest.json")).unwrap()).unwrap()
 }
+
+/// The embedding cache the tests share, so each text is embedded once per machine.
+pub fn test_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cache")
+}
+
+/// Runs the bundled sample (its config, the shared test cache) into `out`, with `extra`
+/// arguments.
+pub fn sample_run(out: &Path, extra: &[&str]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    terreno()
+        .args(["run", "--quiet", "--force", "--cache-dir"])
+        .arg(test_cache())
+        .arg("--config")
+        .arg(root.join("data/sample.toml"))
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .arg(root.join("data/parlato"))
+        .assert()
+        .success();
+}
+
+/// Validates an XML file against one of the REFI-QDA schemas in `../shared/refi-qda`.
+pub fn xmllint(schema: &str, file: &Path) {
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(shared("../refi-qda").join(schema))
+        .arg(file)
+        .output()
+        .expect("xmllint is installed by `make setup` (Debian package libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "{} does not validate:\n{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
