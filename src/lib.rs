@@ -28,6 +28,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod html;
 pub mod ingest;
 pub mod label;

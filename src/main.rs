@@ -12,6 +12,7 @@ use terreno::cli::{
 };
 use terreno::embed::{self, Embedder, Prefix};
 use terreno::pipeline::{self, RunOptions};
+use terreno::run::RunDir;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,7 +51,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 quiet: args.quiet,
                 command: std::env::args().collect(),
             };
-            let summary = pipeline::run(&config, &opts)?;
+            let model = if config.embed.skip {
+                None
+            } else {
+                let dir = config.embed.model_dir.clone().unwrap_or_else(embed::default_model_dir);
+                Some(embed::e5::E5::load(&dir)?)
+            };
+            let summary =
+                pipeline::run(&config, &opts, model.as_ref().map(|m| m as &dyn Embedder))?;
             print!("{}", terreno::report::summary_text(&summary));
         }
         Command::Embed(args) => embed_texts(&args)?,
@@ -58,8 +66,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => compare(&args)?,
         Command::Export(args) => export(&args)?,
         Command::Report(args) => {
-            let path =
-                terreno::html::write_report(&args.run, report_language(&args.run, args.language))?;
+            let dir = RunDir::new(&args.run);
+            let _lock = dir.lock()?;
+            let path = terreno::html::write_report(&dir, args.language)?;
             println!("report written to {}", path.display());
         }
         Command::Codebook(CodebookCommand::Convert { input, output }) => {
@@ -146,7 +155,7 @@ fn embed_texts(args: &EmbedArgs) -> anyhow::Result<()> {
             embed::cache::vector_column("vector", vectors.iter().map(Vec::as_slice))?,
         ],
     )?;
-    terreno::run::write_parquet(&args.out, &mut df)?;
+    terreno::files::write_parquet(&args.out, &mut df)?;
     eprintln!(
         "{} texts embedded in {:.1}s ({:.1}/s) → {}",
         refs.len(),
@@ -250,22 +259,27 @@ fn review(args: &ReviewArgs) -> anyhow::Result<()> {
 fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     use terreno::compare;
     use terreno::manual::{self, Level};
-    let texts = manual::run_texts(&args.run)?;
+    let dir = RunDir::new(&args.run);
+    let _lock = dir.lock()?;
+    // The run's own seed, so the intervals are those the run computed.
+    let seed = dir.finished()?.config.seed;
+    let texts = dir.texts()?;
     let coding = manual::load(&args.manual, &texts)?;
     let passages = terreno::export::run_passages(&args.run)?;
-    let names = terreno::review::CandidatesFile::read(&args.run)
-        .map(|f| f.candidates.iter().map(|c| (c.cluster, c.id.clone())).collect())
-        .unwrap_or_default();
-    let seed = terreno::config::Config::default().seed;
+    let names = terreno::review::CandidatesFile::read(&args.run)?
+        .candidates
+        .iter()
+        .map(|c| (c.cluster, c.id.clone()))
+        .collect();
     let comparison = compare::compare(&passages, &coding, &names, args.bootstrap, seed);
-    terreno::run::write_json(&args.run.join("comparison.json"), &comparison)?;
+    dir.write_json(terreno::run::COMPARISON, &comparison)?;
     let levels = match args.level {
         Some(l) => vec![l],
         None => vec![Level::Top, Level::Leaf],
     };
     print!("{}", compare::text(&comparison, &levels));
     println!("\nwritten to {}", args.run.join("comparison.json").display());
-    let report = terreno::html::write_report(&args.run, report_language(&args.run, None))?;
+    let report = terreno::html::write_report(&dir, None)?;
     println!("report updated: {}", report.display());
     Ok(())
 }
@@ -289,18 +303,4 @@ fn export(args: &ExportArgs) -> anyhow::Result<()> {
         println!("{}: {n} codes", out.display());
     }
     Ok(())
-}
-
-/// The report's language: asked for, else the run's config, else Italian.
-fn report_language(
-    run: &std::path::Path,
-    asked: Option<terreno::html::Language>,
-) -> terreno::html::Language {
-    asked.unwrap_or_else(|| {
-        std::fs::read(run.join("manifest.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|m| serde_json::from_value(m["config"]["report"]["language"].clone()).ok())
-            .unwrap_or_default()
-    })
 }

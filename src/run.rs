@@ -1,9 +1,10 @@
-//! The run directory: its manifest, its tables and the canonical sources, all written
-//! atomically (a temporary file renamed into place), so a run that stops half-way leaves every
-//! earlier artifact whole.
+//! The run directory and its one owner, [`RunDir`]: every artifact's name, the document id ↔
+//! source file mapping (kept in the manifest), a lock so two processes never write one
+//! directory, and the run's state (which stages finished), so nothing reads a half-written run.
+//! Every file is written atomically (a temporary file renamed into place), so a run that stops
+//! half-way leaves every earlier artifact whole.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -43,6 +44,20 @@ pub struct Manifest {
     pub peak_rss_mib: Option<f64>,
     /// The stages finished so far, in order.
     pub stages: Vec<String>,
+    /// Whether the run is still running (or was stopped) or finished.
+    #[serde(default)]
+    pub state: RunState,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Started and not finished: running now, or stopped (killed, failed) on the way.
+    Running,
+    /// Every stage finished. (Runs written before the state was recorded read as finished.)
+    #[default]
+    Finished,
 }
 
 /// What clustering found, in the manifest.
@@ -80,6 +95,9 @@ pub struct InputRecord {
     pub path: String,
     /// Document id in the run.
     pub document_id: String,
+    /// Its canonical text in the run directory, relative to it (`sources/<id>.txt`).
+    #[serde(default)]
+    pub source: String,
     /// Format read.
     pub format: crate::ingest::Format,
     /// sha256 of the bytes.
@@ -111,72 +129,10 @@ pub struct Counts {
     pub embedded_cached: usize,
 }
 
-/// Prepares the run directory: refuses a non-empty one unless `force`.
-pub fn prepare_dir(dir: &Path, force: bool) -> Result<()> {
-    if dir.exists() {
-        let non_empty = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.next().is_some();
-        if non_empty && !force {
-            return Err(Error::Run {
-                path: dir.to_path_buf(),
-                message: "the run directory exists and is not empty; pass --force to overwrite \
-                          it, or choose another --out"
-                    .into(),
-            });
-        }
-    }
-    std::fs::create_dir_all(dir.join("sources")).map_err(|e| Error::io(dir, e))
-}
-
-/// Writes `path` atomically: into a temporary file beside it, then renamed over it.
-pub fn write_atomic(path: &Path, f: impl FnOnce(&mut std::fs::File) -> Result<()>) -> Result<()> {
-    let tmp = tmp_path(path);
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f(&mut file)?;
-        file.flush().map_err(|e| Error::io(&tmp, e))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
-}
-
-/// Writes a JSON artifact atomically.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    write_atomic(path, |f| {
-        serde_json::to_writer_pretty(&mut *f, value)?;
-        f.write_all(b"\n").map_err(|e| Error::io(path, e))
-    })
-}
-
-/// Writes a table as Parquet atomically.
-pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    write_atomic(path, |f| {
-        ParquetWriter::new(f).with_compression(ParquetCompression::Zstd(None)).finish(df)?;
-        Ok(())
-    })
-}
-
-/// The file name of a document's canonical text under `sources/`.
+/// The file name of a document's canonical text under `sources/`: its id (`/`-separated where
+/// it names folders) with `.txt`, so `siteA/P1` is `sources/siteA/P1.txt`.
 pub fn source_file_name(document_id: &str) -> String {
-    format!("{}.txt", document_id.replace(['/', '\\'], "_"))
-}
-
-/// Writes every document's canonical text to `sources/`.
-pub fn write_sources(dir: &Path, docs: &[Document]) -> Result<()> {
-    for doc in docs {
-        let path = dir.join("sources").join(source_file_name(&doc.id));
-        write_atomic(&path, |f| f.write_all(doc.text.as_bytes()).map_err(|e| Error::io(&path, e)))?;
-    }
-    Ok(())
+    format!("{document_id}.txt")
 }
 
 /// The core columns of `passages.parquet`, in order.
@@ -283,4 +239,440 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// The current time as RFC 3339 (UTC, seconds).
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `manifest.json`.
+pub const MANIFEST: &str = "manifest.json";
+/// `passages.parquet`.
+pub const PASSAGES: &str = "passages.parquet";
+/// `embeddings.parquet`.
+pub const EMBEDDINGS: &str = "embeddings.parquet";
+/// `clusters.parquet`.
+pub const CLUSTERS: &str = "clusters.parquet";
+/// `candidates.json`.
+pub const CANDIDATES: &str = "candidates.json";
+/// `candidates.md`.
+pub const CANDIDATES_MD: &str = "candidates.md";
+/// `suggestions.parquet`.
+pub const SUGGESTIONS: &str = "suggestions.parquet";
+/// `comparison.json`.
+pub const COMPARISON: &str = "comparison.json";
+/// `report.html`.
+pub const REPORT: &str = "report.html";
+/// The codebook a run starts from.
+pub const CODEBOOK_V0: &str = "codebook-v0.toml";
+/// The review's own decisions, appended.
+pub const DECISIONS: &str = "decisions.jsonl";
+/// Decisions carried from earlier runs.
+pub const CARRIED: &str = "decisions-carried.jsonl";
+/// The canonical texts.
+pub const SOURCES: &str = "sources";
+/// Where the review of a replaced run is kept.
+pub const HISTORY: &str = "history";
+/// The lock file.
+pub const LOCK: &str = ".terreno.lock";
+
+/// Every file a run writes, which a new run into the same directory replaces (besides the
+/// `sources/` files its manifest lists). The review's files are never among them.
+pub const RUN_ARTIFACTS: &[&str] = &[
+    MANIFEST,
+    PASSAGES,
+    EMBEDDINGS,
+    CLUSTERS,
+    CANDIDATES,
+    CANDIDATES_MD,
+    SUGGESTIONS,
+    COMPARISON,
+    REPORT,
+    CODEBOOK_V0,
+    CARRIED,
+];
+
+/// A run directory: the only code that knows its layout.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    dir: PathBuf,
+}
+
+/// Holds a run directory for one process; released when dropped (and by the system when the
+/// process dies, however it dies).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunDir {
+    /// The run directory at `dir` (nothing is read yet).
+    pub fn new(dir: impl Into<PathBuf>) -> RunDir {
+        RunDir { dir: dir.into() }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of an artifact.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn error(&self, message: impl Into<String>) -> Error {
+        Error::Run { path: self.dir.clone(), message: message.into() }
+    }
+
+    /// Takes the directory for this process: a second process gets an error that names the
+    /// process holding it.
+    pub fn lock(&self) -> Result<RunLock> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let path = self.file(LOCK);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                return Err(self.error(format!(
+                    "this run directory is in use by {}; wait for it to finish, or choose \
+                     another --out",
+                    if holder.is_empty() { "another process".to_string() } else { holder.into() }
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        use std::io::{Seek, Write};
+        let who = format!("PID {} (since {})\n", std::process::id(), now());
+        file.set_len(0)
+            .and_then(|_| file.rewind())
+            .and_then(|_| file.write_all(who.as_bytes()))
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(RunLock { _file: file })
+    }
+
+    /// Refuses, before anything is read or written, a directory that is, contains or is inside
+    /// one of `inputs`, and a non-empty directory that is not a terreno run.
+    pub fn check(&self, inputs: &[PathBuf]) -> Result<()> {
+        let out = absolute(&self.dir);
+        for input in inputs {
+            let input = absolute(input);
+            if out.starts_with(&input) || input.starts_with(&out) {
+                return Err(self.error(format!(
+                    "the run directory {} the input {}: the next run would read its files as \
+                     transcripts, or a new run would write over the study's own files; choose \
+                     an --out outside the inputs",
+                    if out == input {
+                        "is"
+                    } else if out.starts_with(&input) {
+                        "is inside"
+                    } else {
+                        "contains"
+                    },
+                    input.display()
+                )));
+            }
+        }
+        if self.dir.is_dir() && !self.file(MANIFEST).exists() {
+            let others: Vec<String> =
+                self.entries()?.into_iter().filter(|n| n != LOCK && !n.ends_with(".tmp")).collect();
+            if !others.is_empty() {
+                return Err(self.error(format!(
+                    "the directory is not empty ({}) and is not a terreno run; choose a new or \
+                     empty --out",
+                    others.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the directory ready for a new run (the caller holds its lock):
+    ///
+    /// - refuses a directory that is, contains or is inside one of `inputs`;
+    /// - refuses a non-empty directory that is not a terreno run, and a finished run unless
+    ///   `force` (an unfinished one is resumed);
+    /// - removes exactly the files the earlier run wrote ([`RUN_ARTIFACTS`] and the sources
+    ///   its manifest lists), never another file;
+    /// - moves the earlier run's review (decisions, codebook versions) to
+    ///   `history/<when that run started>/`, so no decision is ever lost. A re-run that carries
+    ///   this directory's review has read it before.
+    pub fn prepare(&self, force: bool, inputs: &[PathBuf]) -> Result<()> {
+        self.check(inputs)?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        if self.file(MANIFEST).exists() {
+            let earlier = self.manifest()?;
+            if earlier.state == RunState::Finished && !force {
+                return Err(self.error(
+                    "the run directory holds a finished run; pass --force to replace it (its \
+                     review is kept under history/), or choose another --out",
+                ));
+            }
+            self.keep_review(&earlier)?;
+            self.remove_artifacts(&earlier)?;
+        }
+        std::fs::create_dir_all(self.file(SOURCES)).map_err(|e| Error::io(&self.dir, e))
+    }
+
+    fn entries(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))? {
+            let e = e.map_err(|e| Error::io(&self.dir, e))?;
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Moves the review of the run being replaced under `history/`.
+    fn keep_review(&self, earlier: &Manifest) -> Result<()> {
+        let mut files: Vec<PathBuf> = self.versions()?.into_iter().map(|(_, p)| p).collect();
+        files.retain(|p| !p.ends_with(CODEBOOK_V0));
+        let diffs: Vec<PathBuf> = files.iter().map(|p| p.with_extension("diff")).collect();
+        files.extend(diffs);
+        files.push(self.file(DECISIONS));
+        files.push(self.file(CARRIED));
+        files.push(self.file(CODEBOOK_V0));
+        files.retain(|p| p.exists());
+        let reviewed = files.iter().any(|p| !p.ends_with(CODEBOOK_V0) && !p.ends_with(CARRIED));
+        if !reviewed {
+            return Ok(());
+        }
+        let stamp = earlier.created.replace(':', "-");
+        let mut dest = self.file(HISTORY).join(&stamp);
+        let mut n = 1;
+        while dest.exists() {
+            n += 1;
+            dest = self.file(HISTORY).join(format!("{stamp}-{n}"));
+        }
+        std::fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
+        for f in files {
+            let to = dest.join(f.file_name().unwrap_or_default());
+            if f.ends_with(CODEBOOK_V0) || f.ends_with(CARRIED) {
+                // Still a run artifact (removed next); the history keeps a copy.
+                std::fs::copy(&f, &to).map_err(|e| Error::io(&to, e))?;
+            } else {
+                std::fs::rename(&f, &to).map_err(|e| Error::io(&to, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_artifacts(&self, earlier: &Manifest) -> Result<()> {
+        let remove = |p: &Path| -> Result<()> {
+            match std::fs::remove_file(p) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(Error::io(p, e)),
+            }
+        };
+        for name in RUN_ARTIFACTS {
+            remove(&self.file(name))?;
+        }
+        for input in &earlier.inputs {
+            let rel = if input.source.is_empty() {
+                format!("{SOURCES}/{}", source_file_name(&input.document_id))
+            } else {
+                input.source.clone()
+            };
+            // Only a path inside sources/ that the manifest names.
+            if rel.starts_with(&format!("{SOURCES}/")) && !rel.split('/').any(|c| c == "..") {
+                let path = self.file(&rel);
+                remove(&path)?;
+                let mut dir = path.parent().map(Path::to_path_buf);
+                while let Some(d) = dir.filter(|d| d.starts_with(self.file(SOURCES))) {
+                    if std::fs::remove_dir(&d).is_err() {
+                        break;
+                    }
+                    dir = d.parent().map(Path::to_path_buf);
+                }
+            }
+        }
+        for name in self.entries()? {
+            if name.ends_with(".tmp") {
+                remove(&self.file(&name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The path of a document's canonical text, relative to the run directory.
+    pub fn source_rel(document_id: &str) -> String {
+        format!("{SOURCES}/{}", source_file_name(document_id))
+    }
+
+    /// Writes every document's canonical text under `sources/`.
+    pub fn write_sources(&self, docs: &[Document]) -> Result<()> {
+        for doc in docs {
+            crate::files::write_text(&self.file(&Self::source_rel(&doc.id)), &doc.text)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a JSON artifact.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        crate::files::write_json(&self.file(name), value)
+    }
+
+    /// Writes a Parquet artifact.
+    pub fn write_parquet(&self, name: &str, df: &mut DataFrame) -> Result<()> {
+        crate::files::write_parquet(&self.file(name), df)
+    }
+
+    /// Writes a text artifact.
+    pub fn write_text(&self, name: &str, text: &str) -> Result<()> {
+        crate::files::write_text(&self.file(name), text)
+    }
+
+    /// The manifest, whatever the run's state.
+    pub fn manifest(&self) -> Result<Manifest> {
+        let path = self.file(MANIFEST);
+        if !path.exists() {
+            return Err(self.error("no manifest.json: this is not a terreno run directory"));
+        }
+        crate::files::read_json(&path)
+    }
+
+    /// The manifest of a finished run; an error that says so, for a run that did not finish.
+    pub fn finished(&self) -> Result<Manifest> {
+        let m = self.manifest()?;
+        if m.state != RunState::Finished {
+            return Err(self.error(format!(
+                "this run did not finish (it stopped after: {}); run the same `terreno run` \
+                 command again to finish it",
+                if m.stages.is_empty() { "nothing".into() } else { m.stages.join(", ") }
+            )));
+        }
+        Ok(m)
+    }
+
+    /// Reads a Parquet artifact of a finished run and checks that its rows are the run's
+    /// passages, in order.
+    pub fn table(&self, name: &str) -> Result<DataFrame> {
+        let manifest = self.finished()?;
+        let path = self.file(name);
+        if !path.exists() {
+            return Err(self.error(format!(
+                "no {name} (the run stopped before it, or was run with --no-embed)"
+            )));
+        }
+        let df = crate::files::read_parquet(&path)?;
+        if name != SUGGESTIONS && df.height() != manifest.counts.passages {
+            return Err(self.error(format!(
+                "{name} has {} rows but the run has {} passages: the directory mixes two runs; \
+                 run it again",
+                df.height(),
+                manifest.counts.passages
+            )));
+        }
+        Ok(df)
+    }
+
+    /// The passages, with `passage_id` checked against the other tables when they are read.
+    pub fn passages(&self) -> Result<DataFrame> {
+        self.table(PASSAGES)
+    }
+
+    /// The passage vectors and cluster labels, in passage order; the ids of the three tables
+    /// must agree.
+    pub fn vectors(&self) -> Result<(Vec<Vec<f32>>, Vec<i32>)> {
+        let ids = string_column(&self.passages()?, "passage_id", &self.file(PASSAGES))?;
+        let emb = self.table(EMBEDDINGS)?;
+        let clusters = self.table(CLUSTERS)?;
+        for (name, df) in [(EMBEDDINGS, &emb), (CLUSTERS, &clusters)] {
+            if string_column(df, "passage_id", &self.file(name))? != ids {
+                return Err(self.error(format!(
+                    "the passages of {name} are not those of {PASSAGES}: the directory mixes \
+                     two runs; run it again"
+                )));
+            }
+        }
+        let labels: Vec<i32> = clusters.column("cluster")?.i32()?.into_no_null_iter().collect();
+        let vectors: Vec<Vec<f32>> = emb
+            .column("vector")?
+            .list()?
+            .amortized_iter()
+            .map(|v| {
+                v.map(|v| {
+                    v.as_ref().f32().map(|s| s.into_no_null_iter().collect()).unwrap_or_default()
+                })
+                .unwrap_or_default()
+            })
+            .collect();
+        Ok((vectors, labels))
+    }
+
+    /// The documents' canonical texts, by document id, as the manifest maps them.
+    pub fn texts(&self) -> Result<BTreeMap<String, String>> {
+        let manifest = self.finished()?;
+        let mut out = BTreeMap::new();
+        for input in &manifest.inputs {
+            let rel = if input.source.is_empty() {
+                Self::source_rel(&input.document_id)
+            } else {
+                input.source.clone()
+            };
+            let path = self.file(&rel);
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            out.insert(input.document_id.clone(), text);
+        }
+        Ok(out)
+    }
+
+    /// The codebook versions `codebook-vN.toml`, by N.
+    pub fn versions(&self) -> Result<Vec<(u32, PathBuf)>> {
+        let mut out = Vec::new();
+        if !self.dir.exists() {
+            return Ok(out);
+        }
+        for name in self.entries()? {
+            if let Some(n) = name
+                .strip_prefix("codebook-v")
+                .and_then(|r| r.strip_suffix(".toml"))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                out.push((n, self.file(&name)));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Whether an analyst reviewed this run, or it carries an earlier review.
+    pub fn has_review(&self) -> bool {
+        self.file(DECISIONS).exists()
+            || self.file(CARRIED).exists()
+            || self.versions().unwrap_or_default().iter().any(|(n, _)| *n > 0)
+    }
+}
+
+fn string_column(df: &DataFrame, name: &str, path: &Path) -> Result<Vec<String>> {
+    let col =
+        df.column(name).map_err(|_| Error::input(path, None, format!("no `{name}` column")))?;
+    Ok(col.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+}
+
+/// `path` made absolute and, as far as it exists, canonical (symbolic links resolved).
+fn absolute(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = abs.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            (Some(n), Some(p)) => {
+                rest.push(n);
+                existing = p.to_path_buf();
+            }
+            _ => return abs,
+        }
+    }
+    let mut out = existing.canonicalize().unwrap_or(existing);
+    for n in rest.into_iter().rev() {
+        out.push(n);
+    }
+    out
 }

@@ -11,9 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{Backchannels, SegmentConfig};
 use crate::ingest::{CharIndex, Document, Format, Role, Row, Word};
 use crate::text::Analyzer;
+use serde::{Deserialize, Serialize};
 
 /// One passage, ready for embedding and clustering.
 #[derive(Debug, Clone, PartialEq)]
@@ -262,10 +262,50 @@ pub fn speakers(passages: &[Passage]) -> BTreeMap<&str, std::collections::BTreeS
     out
 }
 
+/// What happens to back-channels ("sì", "mhmh", "okay"), see [`SegmentConfig::min_words`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backchannels {
+    /// Left out of the passages (counted in the summary).
+    Drop,
+    /// Joined to the speaker's neighbouring passage in the same turn; kept alone where the
+    /// turn has nothing else.
+    Merge,
+    /// Kept as passages of their own.
+    Keep,
+}
+
+/// How turns become passages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SegmentConfig {
+    /// Most words in one passage; longer talk is cut at sentence boundaries. The default keeps
+    /// passages well inside the model's 512-token window.
+    pub max_words: usize,
+    /// Passages with fewer analysis words than this (fillers aside), or with no content word
+    /// at all ("sì sì certo"), are back-channels.
+    pub min_words: usize,
+    /// What to do with back-channels.
+    pub backchannels: Backchannels,
+    /// Roles whose talk becomes passages (by default participants only).
+    pub roles: Vec<Role>,
+}
+
+impl Default for SegmentConfig {
+    fn default() -> Self {
+        SegmentConfig {
+            max_words: 150,
+            min_words: 3,
+            backchannels: Backchannels::Drop,
+            roles: vec![Role::Participant],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::IngestConfig;
+    use crate::ingest::IngestConfig;
     use std::path::Path;
 
     fn doc(text: &str) -> Document {

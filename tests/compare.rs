@@ -189,7 +189,7 @@ fn the_qdpx_export_validates_and_reads_back_as_exported() {
     assert_eq!(std::fs::read(&qdpx).unwrap(), std::fs::read(&again).unwrap());
 
     // Read back as a manual coding: exactly the passages and codes exported.
-    let texts = manual::run_texts(&run).unwrap();
+    let texts = terreno::run::RunDir::new(&run).texts().unwrap();
     let coding = manual::load(&qdpx, &texts).unwrap();
     assert!(coding.unplaced.is_empty() && coding.fuzzy == 0);
     let passages = terreno::export::run_passages(&run).unwrap();

@@ -9,5 +9,7 @@ mod compare;
 mod corpora;
 mod embed;
 mod formats;
+mod layers;
 mod report;
 mod review;
+mod rundir;

@@ -381,7 +381,7 @@ impl Codebook {
     /// Writes the codebook; the format comes from the extension.
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = self.to_format(&crate::ingest::extension(path))?;
-        crate::run::write_atomic(path, |f| {
+        crate::files::write_atomic(path, |f| {
             std::io::Write::write_all(f, text.as_bytes()).map_err(|e| Error::io(path, e))
         })
     }

@@ -130,7 +130,7 @@ impl Cache {
                 vector_column("vector", entries.iter().map(|(_, v)| v.as_slice()))?,
             ],
         )?;
-        crate::run::write_parquet(path, &mut df)?;
+        crate::files::write_parquet(path, &mut df)?;
         self.dirty = false;
         Ok(())
     }

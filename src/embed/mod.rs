@@ -39,8 +39,17 @@ impl Prefix {
 pub trait Embedder: Send + Sync {
     /// Length of the vectors.
     fn dim(&self) -> usize;
-    /// Identifies the model and its weights (name and sha256); part of the cache key.
+    /// Identifies the model, its weights and the code that runs it (name, sha256, revision of
+    /// the forward pass); the cache key, so a change to any of them embeds afresh.
     fn id(&self) -> String;
+    /// The model's name, for the manifest.
+    fn name(&self) -> String {
+        self.id()
+    }
+    /// sha256 of the weights, for the manifest (empty where there is no weights file).
+    fn sha256(&self) -> String {
+        String::new()
+    }
     /// Embeds `texts`, each with `prefix` before it.
     fn embed(&self, texts: &[&str], prefix: Prefix) -> Result<Vec<Vec<f32>>>;
 }
@@ -87,12 +96,44 @@ pub fn run_batches<T: Send>(
     slots.into_iter().map(|s| s.expect("every item in one batch")).collect()
 }
 
-/// Where the model files live unless the config says otherwise: `$TERRENO_MODEL_DIR`, else
-/// `models/multilingual-e5-small` in the source tree terreno was built from.
+/// The model's folder name.
+pub const MODEL_NAME: &str = "multilingual-e5-small";
+
+/// Where the model files live unless the config says otherwise, the first of:
+///
+/// 1. `$TERRENO_MODEL_DIR`;
+/// 2. `share/terreno/models/multilingual-e5-small` beside the binary's `bin/` folder, where
+///    `make install` puts it (`~/.local/bin/terreno` → `~/.local/share/terreno/models/…`);
+/// 3. the user's data folder, `$XDG_DATA_HOME/terreno/models/multilingual-e5-small` (by default
+///    `~/.local/share/terreno/models/…`), where `terreno model fetch` puts it;
+/// 4. `models/multilingual-e5-small` in the source tree terreno was built from (development).
+///
+/// When none holds the model, the user's data folder, so `terreno model fetch` fetches there.
 pub fn default_model_dir() -> PathBuf {
-    std::env::var_os("TERRENO_MODEL_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/multilingual-e5-small")
-    })
+    if let Some(dir) = std::env::var_os("TERRENO_MODEL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let beside_binary = std::env::current_exe().ok().and_then(|exe| {
+        let prefix = exe.parent()?.parent()?;
+        Some(prefix.join("share/terreno/models").join(MODEL_NAME))
+    });
+    let user = user_data_dir().map(|d| d.join("terreno/models").join(MODEL_NAME));
+    let tree = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(MODEL_NAME);
+    let has_model = |d: &PathBuf| d.join("e5-small-q4.bin").is_file();
+    [beside_binary.clone(), user.clone(), Some(tree.clone())]
+        .into_iter()
+        .flatten()
+        .find(has_model)
+        .or(user)
+        .unwrap_or(tree)
+}
+
+/// `$XDG_DATA_HOME`, else `~/.local/share`.
+fn user_data_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
 }
 
 /// Scales `v` to unit length (a zero vector stays zero).

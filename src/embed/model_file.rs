@@ -168,8 +168,8 @@ impl ModelFile {
         };
         if dims.hidden == 0
             || dims.heads == 0
-            || dims.hidden % dims.heads != 0
-            || dims.hidden % QK != 0
+            || !dims.hidden.is_multiple_of(dims.heads)
+            || !dims.hidden.is_multiple_of(QK)
         {
             return Err(corrupt(format!(
                 "hidden size {} and {} heads do not fit",
@@ -208,7 +208,7 @@ impl ModelFile {
             let len = c.u64("tensor length")? as usize;
             let expected = match dtype {
                 DType::F32 => count * 4,
-                DType::Q4_0 if count % QK == 0 => count / QK * Q4_BLOCK_BYTES,
+                DType::Q4_0 if count.is_multiple_of(QK) => count / QK * Q4_BLOCK_BYTES,
                 DType::Q4_0 => {
                     return Err(corrupt(format!(
                         "{name}: {count} weights is not a whole number of blocks"

@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::IngestConfig;
 use crate::error::{Error, Result};
+use globset::{GlobBuilder, GlobMatcher};
+use std::sync::OnceLock;
 
 pub use decode::{decode, Decoded};
 
@@ -276,48 +277,212 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.to_string_lossy().starts_with('.')
 }
 
-/// Gives every document a unique id: the file stem, or `stem.ext` (then the parent folder too)
-/// where two inputs share a stem. Documents come back sorted by id.
-pub fn assign_ids(docs: &mut [Document]) {
-    let stems: Vec<String> = docs.iter().map(|d| stem(&d.source)).collect();
-    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
-    for s in &stems {
-        *count.entry(s).or_default() += 1;
+/// Gives every document a unique id: its file stem (`P1`), or, where two inputs share one
+/// (ignoring case, as some file systems do), as many of their folders as it takes to tell them
+/// apart (`siteA/interviews/P1`, `siteB/interviews/P1`), `/`-separated; files that differ only
+/// by extension keep it (`P1.txt`, `P1.TXT`). Two inputs that would still share an id are an
+/// error naming both, never one overwriting the other. Documents come back sorted by id.
+pub fn assign_ids(docs: &mut [Document]) -> Result<()> {
+    struct Name {
+        folders: Vec<String>,
+        stem: String,
+        file: String,
+        depth: usize,
+        with_extension: bool,
     }
-    let mut ids: Vec<String> = docs
+    impl Name {
+        fn id(&self) -> String {
+            let last = if self.with_extension { &self.file } else { &self.stem };
+            let from = self.folders.len() - self.depth.min(self.folders.len());
+            let mut parts: Vec<&str> = self.folders[from..].iter().map(String::as_str).collect();
+            parts.push(last);
+            parts.join("/")
+        }
+    }
+    let mut names: Vec<Name> = docs
         .iter()
-        .zip(&stems)
-        .map(|(d, s)| {
-            if count[s.as_str()] == 1 {
-                s.clone()
-            } else {
-                format!("{s}.{}", extension(&d.source))
+        .map(|d| {
+            let abs = std::path::absolute(&d.source).unwrap_or_else(|_| d.source.clone());
+            let part =
+                |s: Option<&std::ffi::OsStr>| s.unwrap_or_default().to_string_lossy().into_owned();
+            let folders = abs
+                .parent()
+                .map(|p| {
+                    p.components()
+                        .filter_map(|c| match c {
+                            std::path::Component::Normal(s) => {
+                                Some(s.to_string_lossy().into_owned())
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Name {
+                folders,
+                stem: part(abs.file_stem()),
+                file: part(abs.file_name()),
+                depth: 0,
+                with_extension: false,
             }
         })
         .collect();
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for id in &ids {
-        *seen.entry(id.clone()).or_default() += 1;
-    }
-    for (id, d) in ids.iter_mut().zip(docs.iter()) {
-        if seen[id.as_str()] > 1 {
-            let parent = d
-                .source
-                .parent()
-                .and_then(|p| p.file_name())
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            *id = format!("{parent}/{id}");
+    // Lengthen colliding ids a folder at a time; where no folder tells them apart, the extension.
+    loop {
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, n) in names.iter().enumerate() {
+            // Ids are told apart ignoring case until the extension is all that differs.
+            let key = if n.with_extension { n.id() } else { n.id().to_lowercase() };
+            groups.entry(key).or_default().push(i);
         }
+        let mut changed = false;
+        for group in groups.values().filter(|g| g.len() > 1) {
+            let mut grew = false;
+            for &i in group {
+                if names[i].depth < names[i].folders.len() {
+                    names[i].depth += 1;
+                    grew = true;
+                }
+            }
+            if !grew {
+                for &i in group {
+                    if !names[i].with_extension {
+                        names[i].with_extension = true;
+                        names[i].depth = 0;
+                        grew = true;
+                    }
+                }
+            }
+            changed |= grew;
+        }
+        if !changed {
+            break;
+        }
+    }
+    let ids: Vec<String> = names.iter().map(Name::id).collect();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        if let Some(&j) = seen.get(id.as_str()) {
+            return Err(Error::input(
+                &docs[i].source,
+                None,
+                format!(
+                    "gets the same document id {id:?} as {}; rename one of the two files",
+                    docs[j].source.display()
+                ),
+            ));
+        }
+        seen.insert(id, i);
     }
     for (d, id) in docs.iter_mut().zip(ids) {
         d.id = id;
     }
     docs.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| a.source.cmp(&b.source)));
+    Ok(())
 }
 
-fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+/// The document a user's table names (a metadata row, a manual coding's document column): its
+/// id, its id with an extension, or, where only one document has it, its file name or stem
+/// (`P1.txt` or `P1` for `siteA/P1`).
+pub fn resolve_document<'a>(ids: &[&'a str], name: &str) -> Option<&'a str> {
+    let name = name.trim().replace('\\', "/");
+    if let Some(id) = ids.iter().find(|id| **id == name) {
+        return Some(id);
+    }
+    let stripped = Path::new(&name).with_extension("");
+    let stripped = stripped.to_string_lossy().replace('\\', "/");
+    if let Some(id) = ids.iter().find(|id| **id == stripped) {
+        return Some(id);
+    }
+    let last = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+    let (name_last, stem_last) = (last(&name), last(&stripped));
+    let matches: Vec<&'a str> = ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            let l = last(id);
+            l == name_last || l == stem_last || (id.ends_with(&format!("/{stripped}")))
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Id column of table inputs.
+    pub id_column: String,
+    /// Text column of table inputs.
+    pub text_column: String,
+    /// Optional CSV/TSV of document attributes; first column is the document id. Relative to
+    /// the config file.
+    pub metadata: Option<PathBuf>,
+    /// Speaker-role rules, first match wins; speakers no rule matches are participants.
+    /// Patterns are case-insensitive globs (`TOR*`, `Dan`, `Moderat*`).
+    pub roles: Vec<RoleRule>,
+    #[serde(skip)]
+    compiled: OnceLock<Vec<(GlobMatcher, Role)>>,
+}
+
+/// One speaker-role rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRule {
+    /// Glob over the speaker label, case-insensitive.
+    pub pattern: String,
+    /// The role of the speakers it matches.
+    pub role: Role,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        let rule = |pattern: &str, role| RoleRule { pattern: pattern.into(), role };
+        IngestConfig {
+            id_column: "id".into(),
+            text_column: "text".into(),
+            metadata: None,
+            roles: vec![
+                rule("TOR*", Role::Interviewer),
+                rule("Interv*", Role::Interviewer),
+                rule("INT", Role::Interviewer),
+                rule("I", Role::Interviewer),
+                rule("MOD*", Role::Facilitator),
+                rule("Facilitat*", Role::Facilitator),
+            ],
+            compiled: OnceLock::new(),
+        }
+    }
+}
+
+impl IngestConfig {
+    fn matchers(&self) -> &[(GlobMatcher, Role)] {
+        self.compiled.get_or_init(|| {
+            self.roles.iter().filter_map(|r| Some((compile(&r.pattern).ok()?, r.role))).collect()
+        })
+    }
+
+    /// Replaces the role rules.
+    pub fn set_roles(&mut self, roles: Vec<RoleRule>) {
+        self.roles = roles;
+        self.compiled = OnceLock::new();
+    }
+
+    /// The role of a speaker label under the rules.
+    pub fn role_of(&self, speaker: &str) -> Role {
+        self.matchers()
+            .iter()
+            .find(|(m, _)| m.is_match(speaker))
+            .map(|(_, role)| *role)
+            .unwrap_or(Role::Participant)
+    }
+}
+
+pub(crate) fn compile(pattern: &str) -> std::result::Result<GlobMatcher, globset::Error> {
+    Ok(GlobBuilder::new(pattern).case_insensitive(true).build()?.compile_matcher())
 }
 
 /// Lowercase hex of a digest.
@@ -482,11 +647,25 @@ mod tests {
     }
 
     #[test]
-    fn colliding_stems_get_their_extension() {
+    fn ids_are_paths_under_the_common_folder() {
         let doc = |p: &str| CanonicalBuilder::new().finish(Path::new(p), Format::Text);
-        let mut docs = vec![doc("b/PTA001.eaf"), doc("a/PTA001.txt"), doc("a/PTA002.txt")];
-        assign_ids(&mut docs);
+        let mut docs = vec![
+            doc("s/siteB/int/P1.txt"),
+            doc("s/siteA/int/P1.txt"),
+            doc("s/siteA/int/P2.txt"),
+            doc("s/siteA/int/P2.TXT"),
+        ];
+        assign_ids(&mut docs).unwrap();
         let ids: Vec<_> = docs.iter().map(|d| d.id.as_str()).collect();
-        assert_eq!(ids, ["PTA001.eaf", "PTA001.txt", "PTA002"]);
+        assert_eq!(ids, ["P2.TXT", "P2.txt", "siteA/int/P1", "siteB/int/P1"]);
+        let mut one = vec![doc("s/siteA/int/P1.txt")];
+        assign_ids(&mut one).unwrap();
+        assert_eq!(one[0].id, "P1");
+        let names = ["siteA/int/P1", "siteB/int/P1", "siteA/int/P3"];
+        assert_eq!(resolve_document(&names, "P3.txt"), Some("siteA/int/P3"));
+        assert_eq!(resolve_document(&names, "P1"), None, "two documents are P1");
+        assert_eq!(resolve_document(&names, "siteB/int/P1.txt"), Some("siteB/int/P1"));
+        assert_eq!(resolve_document(&names, "int/P1"), None);
+        assert_eq!(resolve_document(&names, "siteB/int/P1"), Some("siteB/int/P1"));
     }
 }

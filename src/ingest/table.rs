@@ -7,8 +7,8 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::IngestConfig;
 use super::{csv_line, CanonicalBuilder, Document, Format, Row};
-use crate::config::IngestConfig;
 use crate::error::{Error, Result};
 
 /// Whether a delimited text's header has the configured id and text columns.

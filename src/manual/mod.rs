@@ -73,31 +73,10 @@ pub const MIN_SCORE: f64 = 0.5;
 /// The run's documents: id → canonical text.
 pub type Texts = BTreeMap<String, String>;
 
-/// Reads the canonical texts of a run directory (`sources/*.txt`).
-pub fn run_texts(run: &Path) -> Result<Texts> {
-    let dir = run.join("sources");
-    let mut out = Texts::new();
-    for e in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let path = e.map_err(|e| Error::io(&dir, e))?.path();
-        if crate::ingest::extension(&path) == "txt" {
-            let id = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            out.insert(id, text);
-        }
-    }
-    Ok(out)
-}
-
-/// The run's document a coding names: its id, or a file name whose stem is one.
+/// The run's document a coding names: its id, or a file name or stem that only one has.
 fn resolve<'a>(texts: &'a Texts, name: &str) -> Option<&'a str> {
-    let name = name.trim();
-    if let Some((k, _)) = texts.get_key_value(name) {
-        return Some(k);
-    }
-    let stem = Path::new(name).file_stem()?.to_string_lossy().to_string();
-    let stem = crate::run::source_file_name(&stem);
-    let stem = stem.trim_end_matches(".txt");
-    texts.get_key_value(stem).map(|(k, _)| k.as_str())
+    let ids: Vec<&'a str> = texts.keys().map(String::as_str).collect();
+    crate::ingest::resolve_document(&ids, name)
 }
 
 fn excerpt(s: &str) -> String {

@@ -21,10 +21,8 @@ use crate::codebook::{Code, Codebook, Provenance, Status};
 use crate::error::{Error, Result};
 use crate::label::Candidate;
 
-/// The file of decisions in a run directory.
-pub const DECISIONS: &str = "decisions.jsonl";
-/// Decisions of earlier runs, carried into this one.
-pub const CARRIED: &str = "decisions-carried.jsonl";
+use crate::run::{RunDir, RunLock};
+pub use crate::run::{CARRIED, DECISIONS};
 
 /// What the analyst decided about a candidate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -237,41 +235,18 @@ impl<'a> Fates<'a> {
 
 /// Codebook versions in a run directory: `codebook-vN.toml`, sorted by N.
 pub fn versions(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    for e in entries {
-        let e = e.map_err(|e| Error::io(dir, e))?;
-        let name = e.file_name().to_string_lossy().to_string();
-        if let Some(n) = name
-            .strip_prefix("codebook-v")
-            .and_then(|r| r.strip_suffix(".toml"))
-            .and_then(|n| n.parse::<u32>().ok())
-        {
-            out.push((n, e.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
+    RunDir::new(dir).versions()
 }
 
 /// The name of a run in decisions and provenance: its directory name and creation time.
 pub fn run_name(dir: &Path) -> Result<String> {
-    let manifest: serde_json::Value = {
-        let path = dir.join("manifest.json");
-        let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::input(&path, Some(e.line()), e.to_string()))?
-    };
+    let manifest = RunDir::new(dir).manifest()?;
     let name = dir
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
         .unwrap_or_else(|| "run".into());
-    Ok(format!("{name} {}", manifest["created"].as_str().unwrap_or("")))
+    Ok(format!("{name} {}", manifest.created))
 }
 
 /// What a run's `candidates.json` holds.
@@ -290,7 +265,8 @@ pub struct CandidatesFile {
 impl CandidatesFile {
     /// Reads a run's `candidates.json`.
     pub fn read(dir: &Path) -> Result<CandidatesFile> {
-        let path = dir.join("candidates.json");
+        RunDir::new(dir).finished()?;
+        let path = dir.join(crate::run::CANDIDATES);
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::Run {
                 path: dir.to_path_buf(),
@@ -326,6 +302,8 @@ pub struct Session {
     pub base: (u32, Codebook),
     /// The run's decisions so far.
     pub decisions: Vec<Decision>,
+    /// The run directory is this session's while it lasts.
+    _lock: RunLock,
 }
 
 /// A candidate with its current label and state, for display.
@@ -341,6 +319,7 @@ impl Session {
     /// Opens a run for review: its candidates, their centroids, the latest codebook and the
     /// decisions so far.
     pub fn open(dir: &Path, who: &str) -> Result<Session> {
+        let lock = RunDir::new(dir).lock()?;
         let file = CandidatesFile::read(dir)?;
         let centroids = centroids(dir, &file.candidates)?;
         let base = match versions(dir)?.pop() {
@@ -355,6 +334,7 @@ impl Session {
             centroids,
             base,
             decisions: read_decisions(&dir.join(DECISIONS))?,
+            _lock: lock,
         })
     }
 
@@ -578,7 +558,7 @@ impl Session {
             changes.iter().map(|c| format!("# {c}")).collect::<Vec<_>>().join("\n"),
         );
         let diff_path = self.dir.join(format!("codebook-v{n}.diff"));
-        crate::run::write_atomic(&diff_path, |f| {
+        crate::files::write_atomic(&diff_path, |f| {
             f.write_all(diff.as_bytes()).map_err(|e| Error::io(&diff_path, e))
         })?;
         Ok(Some((path, changes)))
@@ -609,33 +589,10 @@ pub fn find_code<'a>(
         })
 }
 
-/// A run's passage vectors and cluster labels, in passage order.
-pub fn run_vectors(dir: &Path) -> Result<(Vec<Vec<f32>>, Vec<i32>)> {
-    use polars::prelude::*;
-    let read = |name: &str| -> Result<DataFrame> {
-        let path = dir.join(name);
-        let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(ParquetReader::new(f).finish()?)
-    };
-    let emb = read("embeddings.parquet")?;
-    let clusters = read("clusters.parquet")?;
-    let labels: Vec<i32> = clusters.column("cluster")?.i32()?.into_no_null_iter().collect();
-    let vectors: Vec<Vec<f32>> = emb
-        .column("vector")?
-        .list()?
-        .amortized_iter()
-        .map(|v| {
-            v.map(|v| v.as_ref().f32().map(|s| s.into_no_null_iter().collect()).unwrap_or_default())
-                .unwrap_or_default()
-        })
-        .collect();
-    Ok((vectors, labels))
-}
-
 /// Each candidate's centred centroid (see [`crate::cluster::centred_centroids`]), from the
 /// run's embeddings and clusters.
 pub fn centroids(dir: &Path, candidates: &[Candidate]) -> Result<BTreeMap<String, Vec<f32>>> {
-    let (vectors, labels) = run_vectors(dir)?;
+    let (vectors, labels) = RunDir::new(dir).vectors()?;
     let k = labels.iter().filter(|&&l| l >= 0).map(|&l| l as usize + 1).max().unwrap_or(0);
     let centred = crate::cluster::centred_centroids(&vectors, &labels, k);
     Ok(candidates

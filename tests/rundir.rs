@@ -1,0 +1,331 @@
+//! The run directory has one owner: unique document ids, nothing left from an earlier run,
+//! no half-written run read as finished, one process at a time, never inside the inputs, and
+//! no review decision lost. Runs here use the library's pipeline with the tiny embedder (the
+//! real model's runs are in the other files), then the real binary on the results.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use terreno::config::Config;
+use terreno::embed::{Embedder, TinyEmbedder};
+use terreno::pipeline::{self, RunOptions, Summary};
+use terreno::run::RunDir;
+
+use crate::util::*;
+
+/// Runs the pipeline on the tiny embedder.
+fn tiny_run(
+    inputs: &[impl AsRef<Path>],
+    out: &Path,
+    force: bool,
+    tweak: impl FnOnce(&mut Config),
+) -> terreno::Result<Summary> {
+    let mut config = Config::default();
+    tweak(&mut config);
+    let opts = RunOptions {
+        inputs: inputs.iter().map(|p| p.as_ref().to_path_buf()).collect(),
+        out: out.to_path_buf(),
+        force,
+        quiet: true,
+        ..RunOptions::default()
+    };
+    pipeline::run(&config, &opts, Some(&TinyEmbedder::default() as &dyn Embedder))
+}
+
+fn parlato(id: &str) -> PathBuf {
+    shared(&format!("parlato/linear-orthographic/{id}.txt"))
+}
+
+/// Copies ParlaTO interviews to `dir/<rel>`.
+fn study(dir: &Path, files: &[(&str, &str)]) {
+    for (rel, id) in files {
+        let to = dir.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(parlato(id), &to).unwrap();
+    }
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+        .unwrap()
+}
+
+#[test]
+fn two_sites_with_the_same_file_names_stay_apart_through_export_and_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("study");
+    let files = [
+        ("siteA/interviews/P1.txt", "PTA002"),
+        ("siteB/interviews/P1.txt", "PTA007"),
+        ("siteA/interviews/P2.txt", "PTB005"),
+        ("siteA/interviews/P2.TXT", "PTD013"),
+    ];
+    study(&data, &files);
+    let out = dir.path().join("run");
+    tiny_run(&[data.join("siteA"), data.join("siteB")], &out, false, |_| {}).unwrap();
+
+    let m = manifest(&out);
+    let ids: Vec<&str> = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["document_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["P2.TXT", "P2.txt", "siteA/interviews/P1", "siteB/interviews/P1"]);
+    let df = passages(&out);
+    let doc_ids = strings(&df, "document_id");
+    let source_paths = strings(&df, "source_path");
+    for (rel, original) in files {
+        let id = ids
+            .iter()
+            .find(|id| {
+                let rel = format!("/{rel}");
+                rel.ends_with(&format!("/{id}")) || rel.ends_with(&format!("/{id}.txt"))
+            })
+            .unwrap();
+        // Its own canonical text, under its own name.
+        let text = std::fs::read_to_string(out.join("sources").join(format!("{id}.txt"))).unwrap();
+        assert_eq!(text, std::fs::read_to_string(parlato(original)).unwrap(), "{id}");
+        // Every passage of it names its own file.
+        let mine: Vec<usize> =
+            (0..df.height()).filter(|&i| doc_ids[i].as_deref() == Some(*id)).collect();
+        assert!(!mine.is_empty(), "{id} has passages");
+        for i in mine {
+            assert!(source_paths[i].as_deref().unwrap().ends_with(rel), "{:?}", source_paths[i]);
+        }
+    }
+    let passage_ids = strings(&df, "passage_id");
+    let unique: std::collections::BTreeSet<_> = passage_ids.iter().collect();
+    assert_eq!(unique.len(), passage_ids.len(), "passage ids are unique");
+
+    // The run's own export, compared with the run, gives every passage back with its code.
+    let qdpx = dir.path().join("run.qdpx");
+    terreno().args(["export"]).arg(&out).arg("--qdpx").arg(&qdpx).assert().success();
+    terreno().args(["compare"]).arg(&out).arg("--manual").arg(&qdpx).assert().success();
+    let c = json(&out.join("comparison.json"));
+    let assigned =
+        terreno::run::RunDir::new(&out).vectors().unwrap().1.iter().filter(|&&l| l >= 0).count();
+    assert_eq!(c["unplaced"].as_array().unwrap().len(), 0, "{}", c["unplaced"]);
+    assert_eq!(c["passages_coded"].as_u64().unwrap() as usize, assigned);
+    let ari = c["leaf"]["partition_unassigned_left_out"]["ari"].as_f64().unwrap();
+    assert!((ari - 1.0).abs() < 1e-9, "ARI {ari}");
+}
+
+/// A spans coding of the first passages of `doc`.
+fn spans_coding(dir: &Path, doc: &str) -> PathBuf {
+    write(
+        dir,
+        "coding.csv",
+        format!("document,start,end,code\n{doc},0,400,Lavoro\n{doc},400,900,Casa\n"),
+    )
+}
+
+#[test]
+fn force_over_an_earlier_run_leaves_none_of_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("study");
+    study(&data, &[("P1.txt", "PTA002"), ("P2.txt", "PTA007")]);
+    let out = dir.path().join("run");
+    let coding = spans_coding(dir.path(), "P1");
+    let book = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample-codebook.toml");
+    tiny_run(&[&data], &out, false, |c| {
+        c.compare.manual = Some(coding.clone());
+        c.codebook.path = Some(book.clone());
+    })
+    .unwrap();
+    for f in ["comparison.json", "suggestions.parquet", "sources/P2.txt", "sources/P1.txt"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // A file the analyst put there is not the run's to remove.
+    write(&out, "notes.md", "mie note");
+    // Without --force nothing changes.
+    let err = tiny_run(&[data.join("P1.txt")], &out, false, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert!(out.join("sources/P2.txt").exists());
+
+    // P2 withdrew consent: the study goes on without it, and without the manual coding.
+    tiny_run(&[data.join("P1.txt")], &out, true, |_| {}).unwrap();
+    for f in ["comparison.json", "suggestions.parquet", "sources/P2.txt"] {
+        assert!(!out.join(f).exists(), "{f} is left from the earlier run");
+    }
+    assert!(out.join("sources/P1.txt").exists());
+    assert_eq!(std::fs::read_to_string(out.join("notes.md")).unwrap(), "mie note");
+    terreno().arg("report").arg(&out).assert().success();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("Lavoro"), "the report shows the old comparison");
+    let qdpx = dir.path().join("x.qdpx");
+    terreno().arg("export").arg(&out).arg("--qdpx").arg(&qdpx).assert().success();
+    let zip = zip::ZipArchive::new(std::fs::File::open(&qdpx).unwrap()).unwrap();
+    let sources = zip.file_names().filter(|n| n.to_lowercase().starts_with("sources/")).count();
+    assert_eq!(sources, 1, "{:?}", zip.file_names().collect::<Vec<_>>());
+}
+
+#[test]
+fn a_run_killed_while_embedding_is_not_read_and_a_rerun_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let cache = dir.path().join("cache");
+    let args = |cmd: &mut std::process::Command| {
+        cmd.args(["run", "--quiet", "--cache-dir"])
+            .arg(&cache)
+            .arg("--out")
+            .arg(&out)
+            .arg(parlato("PTA002"))
+            .arg(parlato("PTA007"));
+    };
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("terreno"));
+    args(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
+    // Wait until the passages are written and the model is at work, then kill it.
+    let start = std::time::Instant::now();
+    loop {
+        let m = std::fs::read(out.join("manifest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        if m.is_some_and(|m| m["stages"].as_array().is_some_and(|s| s.len() == 2)) {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was killed");
+        assert!(start.elapsed().as_secs() < 120, "no manifest after 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(manifest(&out)["state"], "running");
+    assert!(!out.join("clusters.parquet").exists());
+
+    let qdpx = dir.path().join("x.qdpx");
+    for cmd in [
+        vec!["export", out.to_str().unwrap(), "--qdpx", qdpx.to_str().unwrap()],
+        vec!["report", out.to_str().unwrap()],
+        vec!["review", out.to_str().unwrap(), "--decisions", "none.toml"],
+    ] {
+        terreno().args(&cmd).assert().code(1).stderr(predicates::str::contains(
+            "this run did not finish (it stopped after: ingest, segment)",
+        ));
+    }
+    assert!(!qdpx.exists());
+    // The same command again finishes it (no --force needed for an unfinished run).
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("terreno"));
+    args(&mut cmd);
+    assert!(cmd.status().unwrap().success());
+    assert_eq!(manifest(&out)["state"], "finished");
+    terreno().arg("export").arg(&out).arg("--qdpx").arg(&qdpx).assert().success();
+}
+
+#[test]
+fn a_second_process_is_refused_while_the_first_holds_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let lock = RunDir::new(&out).lock().unwrap();
+    terreno()
+        .args(["run", "--no-embed", "--quiet", "--out"])
+        .arg(&out)
+        .arg(parlato("PTA002"))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "this run directory is in use by PID {}",
+            std::process::id()
+        )));
+    assert!(!out.join("passages.parquet").exists());
+    drop(lock);
+    terreno()
+        .args(["run", "--no-embed", "--quiet", "--out"])
+        .arg(&out)
+        .arg(parlato("PTA002"))
+        .assert()
+        .success();
+}
+
+#[test]
+fn an_output_directory_inside_or_around_the_inputs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("study");
+    study(&data, &[("P1.txt", "PTA002")]);
+    let refused = |out: &Path, why: &str| {
+        terreno()
+            .args(["run", "--no-embed", "--quiet", "--force", "--out"])
+            .arg(out)
+            .arg(&data)
+            .assert()
+            .code(1)
+            .stderr(predicates::str::contains(why));
+    };
+    for out in [data.join("run"), data.clone(), dir.path().to_path_buf()] {
+        refused(&out, "choose an --out outside the inputs");
+    }
+    let names: Vec<_> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["P1.txt"], "nothing was written into the study's folder");
+    // A folder that is not a run is never filled with a run's files, even with --force.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    write(&other, "x.csv", "a,b\n");
+    refused(&other, "is not a terreno run");
+}
+
+const DECISIONS: &str = r#"
+[[decision]]
+candidate = "C01"
+action = "reject"
+reason = "troppo generico"
+
+[[decision]]
+candidate = "C02"
+action = "rename"
+name = "Il quartiere che cambia"
+"#;
+
+#[test]
+fn a_run_from_another_never_deletes_a_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("study");
+    study(&data, &[("P1.txt", "PTA002"), ("P2.txt", "PTA007")]);
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let script = write(dir.path(), "d.toml", DECISIONS);
+    for run in [&first, &second] {
+        tiny_run(&[&data], run, false, |_| {}).unwrap();
+        terreno().arg("review").arg(run).arg("--decisions").arg(&script).assert().success();
+    }
+    let reviewed = std::fs::read_to_string(second.join("decisions.jsonl")).unwrap();
+    assert_eq!(reviewed.lines().count(), 2);
+    let v1 = std::fs::read_to_string(second.join("codebook-v1.toml")).ok();
+
+    tiny_run(&[&data], &second, true, |c| c.codebook.from = Some(first.clone())).unwrap();
+    // The second run's own review is kept, whole, under history/.
+    let history: Vec<PathBuf> =
+        std::fs::read_dir(second.join("history")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(std::fs::read_to_string(history[0].join("decisions.jsonl")).unwrap(), reviewed);
+    assert_eq!(std::fs::read_to_string(history[0].join("codebook-v1.toml")).ok(), v1);
+    // And the first run's decisions are what the new one carries.
+    let carried = std::fs::read_to_string(second.join("decisions-carried.jsonl")).unwrap();
+    assert_eq!(carried, std::fs::read_to_string(first.join("decisions.jsonl")).unwrap());
+}
+
+#[test]
+fn compare_uses_the_run_seed_and_report_its_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("study");
+    study(&data, &[("P1.txt", "PTA002")]);
+    let out = dir.path().join("run");
+    let coding = spans_coding(dir.path(), "P1");
+    tiny_run(&[&data], &out, false, |c| {
+        c.seed = 7;
+        c.compare.manual = Some(coding.clone());
+        c.report.language = terreno::config::Language::En;
+    })
+    .unwrap();
+    let own = std::fs::read_to_string(out.join("comparison.json")).unwrap();
+    terreno().arg("compare").arg(&out).arg("--manual").arg(&coding).assert().success();
+    let again = std::fs::read_to_string(out.join("comparison.json")).unwrap();
+    // The coding's path is written as given; the rest, intervals included, is the run's.
+    let strip = |s: &str| -> Value {
+        let mut v: Value = serde_json::from_str(s).unwrap();
+        v["manual"] = Value::Null;
+        v
+    };
+    assert_eq!(strip(&own), strip(&again));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("lang=\"en\""), "the report keeps the run's language");
+}
