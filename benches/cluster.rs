@@ -1,19 +1,24 @@
-//! `make bench-cluster`: on SIB-200 Italian (1,004 sentences, 7 human topics), the agreement of
-//! terreno's default clustering with the topics (ARI, NMI, V-measure; unassigned sentences
-//! counted as one group of their own) and its outlier fraction, beside k-means with k = 7 on
-//! the same embeddings. The embeddings come from a cache under `target/`, so only the first
-//! run embeds.
+//! `make bench-cluster`: how terreno's default clustering agrees with human coding, beside
+//! k-means told the true number of groups on the same embeddings (ARI, NMI; unassigned and not
+//! coded passages counted as a group of their own):
+//!
+//! - SIB-200 Italian (1,004 sentences, 7 human topics) against the categories, seeds 7 and 42;
+//! - the PDPilot interviews against the team's coding: top-level codes (7) against the
+//!   categories, codes as applied (75) against the codes;
+//! - label fidelity: each candidate's name, embedded as a query, retrieves the name of the
+//!   human topic or code that holds most of its passages (top-1 among all), weighted by size;
+//! - time and memory to cluster and name all 67 ParlaTO interviews (~20k passages) and ten
+//!   copies of them (~200k).
+//!
+//! The embeddings come from a cache under `target/`, so only the first run embeds.
 
 use std::path::Path;
 
-use terreno::cluster::{cluster, ClusterConfig, Method};
+use terreno::cluster::{cluster, cluster_passages, ClusterConfig, Clustering, Method};
 use terreno::compare::metrics::agreement;
-use terreno::config::Config;
-use terreno::embed::cache::Cache;
 use terreno::embed::e5::E5;
-use terreno::embed::Prefix;
-use terreno::pipeline::ingest_and_segment;
-use terreno::progress::Progress;
+use terreno::embed::{Embedder, Prefix};
+use terreno::pipeline::{name_candidates, passage_info, Vectors};
 
 /// `n` unit vectors of `dim` around `topics` random directions, deterministic.
 fn synthetic(n: usize, dim: usize, topics: usize) -> Vec<Vec<f32>> {
@@ -35,107 +40,234 @@ fn synthetic(n: usize, dim: usize, topics: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
+mod corpora;
+
+use corpora::Corpus;
+
+/// Agreement over the passages that carry a label.
+fn agree(labels: &[Option<String>], pred: &[i32]) -> (f64, f64) {
+    let keep: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
+    let t: Vec<&str> = keep.iter().map(|&i| labels[i].as_deref().unwrap()).collect();
+    let p: Vec<i32> = keep.iter().map(|&i| pred[i]).collect();
+    let a = agreement(&t, &p);
+    (a.ari, a.nmi)
+}
+
+fn categories(c: &Clustering) -> Vec<i32> {
+    c.labels.iter().map(|&l| if l >= 0 { c.category_of[l as usize] } else { -1 }).collect()
+}
+
+/// The share of passages (weighted by candidate size) whose candidate's name retrieves, among
+/// all the human labels' names, the label that holds most of its passages.
+fn fidelity(
+    corpus: &Corpus,
+    labels: &[Option<String>],
+    clustering: &Clustering,
+    model: &E5,
+    name_of: impl Fn(&str) -> String,
+) -> f64 {
+    let (candidates, _) =
+        name_candidates(&corpus.ingested.passages, &corpus.vectors, clustering, model).unwrap();
+    let mut names: Vec<&str> = labels.iter().flatten().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    let label_texts: Vec<String> = names.iter().map(|n| name_of(n)).collect();
+    let refs: Vec<&str> = label_texts.iter().map(String::as_str).collect();
+    let label_vecs = model.embed(&refs, Prefix::Query).unwrap();
+    let (mut hit, mut total) = (0usize, 0usize);
+    for c in &candidates {
+        let mut votes: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (i, &l) in clustering.labels.iter().enumerate() {
+            if l == c.cluster {
+                if let Some(t) = &labels[i] {
+                    *votes.entry(t.as_str()).or_default() += 1;
+                }
+            }
+        }
+        let Some((&major, _)) = votes.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
+        else {
+            continue;
+        };
+        let v = &model.embed(&[c.label.as_str()], Prefix::Query).unwrap()[0];
+        let best = (0..names.len())
+            .max_by(|&a, &b| {
+                terreno::embed::cosine(v, &label_vecs[a])
+                    .total_cmp(&terreno::embed::cosine(v, &label_vecs[b]))
+            })
+            .unwrap();
+        total += c.size;
+        if std::env::var("TERRENO_BENCH_VERBOSE").is_ok() {
+            println!("    {:<40} → {:<30} (majority {major})", c.label, names[best]);
+        }
+        if names[best] == major {
+            hit += c.size;
+        }
+    }
+    hit as f64 / total.max(1) as f64
+}
+
+fn default_clustering(corpus: &Corpus, seed: u64) -> Clustering {
+    let info = passage_info(&corpus.ingested.passages);
+    cluster_passages(&corpus.vectors.query, &info, &corpus.config.cluster, seed).unwrap()
+}
+
+fn kmeans_true_k(corpus: &Corpus, k: usize, seed: u64) -> Vec<i32> {
+    let cfg = ClusterConfig { method: Method::Kmeans, k, ..ClusterConfig::default() };
+    cluster(&corpus.vectors.passage, &cfg, seed).unwrap().labels
+}
+
+fn set_apart(c: &Clustering) -> f64 {
+    100.0 * c.labels.iter().filter(|&&l| l < 0).count() as f64 / c.labels.len().max(1) as f64
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sib = root.join("../shared/data/sib200-ita");
-    let mut config = Config::default();
-    config.ingest.id_column = "index_id".into();
-    let inputs = ["train.tsv", "dev.tsv", "test.tsv"].map(|f| sib.join(f));
-    let ingested =
-        ingest_and_segment(&config, &inputs, false, Progress::new(true)).expect("SIB-200");
-    let passages = &ingested.passages;
-    assert_eq!(passages.len(), 1004);
-    let topics: Vec<String> = passages
-        .iter()
-        .map(|p| {
-            let row = p.row.as_ref().expect("table rows");
-            row.extra
-                .iter()
-                .find(|(k, _)| k == "category")
-                .and_then(|(_, v)| v.clone())
-                .expect("category")
-        })
-        .collect();
     let model = E5::load(&terreno::embed::default_model_dir()).expect("run `make setup` first");
-    let mut cache = Cache::open(&root.join("target/bench-cache"), &model, Prefix::Passage).unwrap();
-    let texts: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
-    let (vectors, _) = cache.embed(&model, &texts, Prefix::Passage, 1024, |_| {}).unwrap();
-    cache.save().unwrap();
+    if let Ok(dir) = std::env::var("TERRENO_DUMP") {
+        let dir = Path::new(&dir);
+        std::fs::create_dir_all(dir).unwrap();
+        corpora::dump(&corpora::sib(&model), &dir.join("sib.parquet"));
+        corpora::dump(&corpora::pdpilot(&model), &dir.join("pdpilot.parquet"));
+        if std::env::var("TERRENO_DUMP_PARLATO").is_ok() {
+            corpora::dump(&corpora::parlato(&model), &dir.join("parlato.parquet"));
+        }
+        return;
+    }
+    let flags: Vec<&str> = ["avx2", "avx512f", "fma"]
+        .into_iter()
+        .filter(|f| std::arch::is_x86_feature_detected!("avx2") && cpu_has(f))
+        .collect();
+    println!("multilingual-e5-small embeddings; CPU flags: {}", flags.join(" "));
 
-    let report = |name: &str, cfg: &ClusterConfig| {
-        let c = cluster(&vectors, cfg, config.seed).unwrap();
-        let unassigned = c.labels.iter().filter(|&&l| l < 0).count();
-        let a = agreement(&topics, &c.labels);
-        let kept: Vec<usize> = (0..c.labels.len()).filter(|&i| c.labels[i] >= 0).collect();
-        let b = agreement(
-            &kept.iter().map(|&i| topics[i].clone()).collect::<Vec<_>>(),
-            &kept.iter().map(|&i| c.labels[i]).collect::<Vec<_>>(),
+    let sib = corpora::sib(&model);
+    let topics = &sib.labels[0].1;
+    println!("\nSIB-200 Italian, 1004 sentences, 7 topics (categories against topics)");
+    for seed in [7u64, 42] {
+        let c = default_clustering(&sib, seed);
+        let (ari, nmi) = agree(topics, &categories(&c));
+        let base = agree(topics, &kmeans_true_k(&sib, 7, seed));
+        println!(
+            "  seed {seed:>2}: default {:>2} categories, {:>3} codes, {:.1}% unassigned or not coded: ARI {ari:.3} NMI {nmi:.3}   k-means k = 7: ARI {:.3} NMI {:.3}",
+            c.category_of.iter().max().map_or(0, |m| m + 1),
+            c.n_clusters(),
+            set_apart(&c),
+            base.0,
+            base.1
+        );
+    }
+    let c = default_clustering(&sib, sib.config.seed);
+    let f = fidelity(&sib, topics, &c, &model, |n| n.to_string());
+    println!("  label fidelity (codes' names retrieve their majority topic): {:.1}%", 100.0 * f);
+
+    let pd = corpora::pdpilot(&model);
+    let (top, leaf) = (&pd.labels[0].1, &pd.labels[1].1);
+    println!("\nPDPilot interviews, {} passages, the team's coding", pd.ingested.passages.len());
+    for seed in [7u64, 42] {
+        let c = default_clustering(&pd, seed);
+        let (ta, tn) = agree(top, &categories(&c));
+        let (la, ln) = agree(leaf, &c.labels);
+        let bt = agree(top, &kmeans_true_k(&pd, 7, seed));
+        let bl = agree(leaf, &kmeans_true_k(&pd, 75, seed));
+        println!(
+            "  seed {seed:>2}: default {} categories, {} codes, {:.1}% set apart: top ARI {ta:.3} NMI {tn:.3}, leaf ARI {la:.3} NMI {ln:.3}",
+            c.category_of.iter().max().map_or(0, |m| m + 1),
+            c.n_clusters(),
+            set_apart(&c)
         );
         println!(
-            "{name:<34} clusters {:>3}  outliers {:>5.1}%  ARI {:.3}  NMI {:.3}  V {:.3}   (assigned only: ARI {:.3} NMI {:.3})",
-            c.n_clusters(),
-            100.0 * unassigned as f64 / c.labels.len() as f64,
-            a.ari,
-            a.nmi,
-            a.v_measure,
-            b.ari,
-            b.nmi
+            "           k-means k = 7 (top): ARI {:.3} NMI {:.3};  k = 75 (leaf): ARI {:.3} NMI {:.3}",
+            bt.0, bt.1, bl.0, bl.1
         );
-    };
-    println!("SIB-200 Italian, 1004 sentences, 7 topics; multilingual-e5-small embeddings");
-    report("terreno default (k-means, silhouette k)", &config.cluster);
-    let hdb = ClusterConfig { method: Method::Hdbscan, dims: 10, ..config.cluster.clone() };
-    report("HDBSCAN on 10 PCA dims, attached", &hdb);
-    report("HDBSCAN on 10 PCA dims", &ClusterConfig { attach_outliers: 1.0, ..hdb });
-    report(
-        "k-means, k = 7",
-        &ClusterConfig { method: Method::Kmeans, k: 7, dims: 0, ..config.cluster.clone() },
+    }
+    let c = default_clustering(&pd, pd.config.seed);
+    let leaf_name = |n: &str| n.rsplit(" > ").next().unwrap_or(n).to_string();
+    let f_leaf = fidelity(&pd, leaf, &c, &model, leaf_name);
+    let f_top = fidelity(&pd, top, &c, &model, |n| n.to_string());
+    println!(
+        "  label fidelity: codes' names retrieve their majority code {:.1}%, their majority top-level code {:.1}%",
+        100.0 * f_leaf,
+        100.0 * f_top
     );
-    // Growth with corpus size: synthetic unit vectors around 40 topic directions.
-    for n in [10_000usize, 50_000] {
-        let synthetic = synthetic(n, vectors[0].len(), 40);
+
+    // Time and memory: all of ParlaTO, then ten copies of it (each copy its own documents).
+    let parlato = corpora::parlato(&model);
+    for copies in [1usize, 10] {
+        let mut passages = Vec::new();
+        let mut vectors = Vectors { passage: Vec::new(), query: Vec::new() };
+        for n in 0..copies {
+            for p in &parlato.ingested.passages {
+                let mut p = p.clone();
+                p.document_id = format!("{}#{n}", p.document_id);
+                p.id = format!("{}#{n}", p.id);
+                passages.push(p);
+            }
+            vectors.passage.extend(parlato.vectors.passage.iter().cloned());
+            vectors.query.extend(parlato.vectors.query.iter().cloned());
+        }
         let start = std::time::Instant::now();
-        let c = cluster(&synthetic, &config.cluster, config.seed).unwrap();
+        let info = passage_info(&passages);
+        let c = cluster_passages(&vectors.query, &info, &parlato.config.cluster, 42).unwrap();
+        let clustered = start.elapsed().as_secs_f64();
+        let (candidates, cats) = name_candidates(&passages, &vectors, &c, &model).unwrap();
+        let form = candidates
+            .iter()
+            .filter(|cand| median_content_words(&c, &info, cand.cluster) < 5.0)
+            .count();
         println!(
-            "synthetic {n:>6} × {} vectors: {:>3} clusters in {:>6.1}s, peak RSS so far {:.0} MiB",
-            synthetic[0].len(),
-            c.n_clusters(),
-            start.elapsed().as_secs_f64(),
+            "\nParlaTO × {copies}: {} passages → {} categories, {} codes ({} form codes: median unit under 5 content words); clustered in {clustered:.1}s, named in {:.1}s; peak RSS {:.0} MiB",
+            passages.len(),
+            cats.len(),
+            candidates.len(),
+            form,
+            start.elapsed().as_secs_f64() - clustered,
             terreno::run::peak_rss_mib().unwrap_or(f64::NAN)
         );
-    }
-    if std::env::var("TERRENO_SWEEP_K").is_ok() {
-        for dims in [0usize, 10, 20, 50] {
-            for k in [4usize, 5, 6, 7, 8, 10, 12, 15, 20, 30] {
-                let cfg =
-                    ClusterConfig { method: Method::Kmeans, dims, k, ..config.cluster.clone() };
-                let c = cluster(&vectors, &cfg, config.seed).unwrap();
-                let a = agreement(&topics, &c.labels);
-                let s = terreno::cluster::silhouette(&vectors, &c.labels, 1004);
-                println!(
-                    "kmeans dims {dims:>2} k {k:>2}: silhouette {s:.4}  ARI {:.3} NMI {:.3}",
-                    a.ari, a.nmi
-                );
-            }
-        }
-    }
-    if let Ok(sweep) = std::env::var("TERRENO_SWEEP") {
-        for dims in [0usize, 5, 10, 20, 50] {
-            for mcs in sweep.split(',').filter_map(|s| s.parse::<usize>().ok()) {
-                for ms in [0usize, 1, 3, 5, 10] {
-                    let cfg = ClusterConfig {
-                        dims,
-                        min_cluster_size: mcs,
-                        min_samples: ms,
-                        attach_outliers: 1.0,
-                        ..config.cluster.clone()
-                    };
-                    report(&format!("dims {dims} mcs {mcs} ms {ms}"), &cfg);
+        if copies == 1 {
+            for k in &cats {
+                println!("  {} {} ({} passages)", k.id, k.name, k.size);
+                for id in &k.codes {
+                    let cand = candidates.iter().find(|x| &x.id == id).unwrap();
+                    println!("      {} {} ({})", cand.id, cand.label, cand.size);
                 }
             }
         }
     }
+    // Growth of the flat k-means with corpus size: synthetic unit vectors around 40 topics.
+    let synthetic = synthetic(10_000, 384, 40);
+    let start = std::time::Instant::now();
+    let c = cluster(&synthetic, &ClusterConfig::default(), 42).unwrap();
+    println!(
+        "\nsynthetic 10000 × 384 vectors (each its own answer): {} codes in {:.1}s",
+        c.n_clusters(),
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// The median content words of a code's units of talk.
+fn median_content_words(
+    c: &Clustering,
+    info: &[terreno::cluster::meaning::PassageInfo],
+    code: i32,
+) -> f64 {
+    let unit = terreno::cluster::meaning::units(info, ClusterConfig::default().unit_words);
+    let mut words: std::collections::BTreeMap<usize, usize> = Default::default();
+    for (i, &l) in c.labels.iter().enumerate() {
+        if l == code {
+            *words.entry(unit[i]).or_default() += info[i].content_words;
+        }
+    }
+    let mut w: Vec<usize> = words.into_values().collect();
+    w.sort_unstable();
+    if w.is_empty() {
+        return 0.0;
+    }
+    w[w.len() / 2] as f64
+}
+
+fn cpu_has(flag: &str) -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| s.split_whitespace().any(|w| w == flag))
+        .unwrap_or(false)
 }

@@ -210,10 +210,11 @@ pub struct RunArgs {
     /// Embedding cache folder (default: `.cache` beside the run directory).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Clustering algorithm (default kmeans, with k chosen by the silhouette).
+    /// Clustering: `meaning` (default: codes in categories, on units of talk in context),
+    /// `kmeans` or `hdbscan` (one level).
     #[arg(long, value_name = "METHOD")]
     pub cluster: Option<crate::cluster::Method>,
-    /// Number of clusters for k-means.
+    /// Number of codes (clusters, for `kmeans`).
     #[arg(long, value_name = "K")]
     pub k: Option<usize>,
     /// Attach unassigned passages to the most similar cluster at or above this cosine
@@ -280,9 +281,6 @@ impl RunArgs {
         }
         if let Some(v) = self.k {
             c.cluster.k = v;
-            if self.cluster.is_none() {
-                c.cluster.method = crate::cluster::Method::Kmeans;
-            }
         }
         if let Some(v) = self.attach_outliers {
             c.cluster.attach_outliers = v;

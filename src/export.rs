@@ -80,6 +80,21 @@ pub fn export_codebook(run: &Path) -> Result<(Codebook, BTreeMap<i32, Option<Str
         format!("Candidate open codes proposed by terreno in run {run_name}; not yet confirmed.");
     let mut children = Vec::new();
     let mut of_cluster = BTreeMap::new();
+    // Each category a grouping code under the candidates, its codes nested in it.
+    let mut category_code: BTreeMap<i32, String> = BTreeMap::new();
+    for k in &file.categories {
+        let id = format!("{CANDIDATES}-{}", k.id.to_lowercase());
+        let mut code = Code::new(id.clone(), format!("{} {}", k.id, k.name));
+        code.guid = guid_for(&format!("{run_name} {}", k.id));
+        code.parent = Some(CANDIDATES.to_string());
+        code.codable = false;
+        code.status = Status::Proposed;
+        code.definition =
+            format!("terreno category: {} passages in {} candidate codes.", k.size, k.codes.len());
+        category_code.insert(k.index, id);
+        children.push(code);
+    }
+    let categories = children.len();
     for c in &file.candidates {
         let (_, last) = fates.resolve(&c.id);
         let code = match last.map(|d| (&d.action, d.code.clone())) {
@@ -96,7 +111,8 @@ pub fn export_codebook(run: &Path) -> Result<(Codebook, BTreeMap<i32, Option<Str
                 let label = fates.renamed.get(&c.id).cloned().unwrap_or_else(|| c.label.clone());
                 let mut code = Code::new(id.clone(), format!("{} {}", c.id, label));
                 code.guid = guid_for(&format!("{run_name} {}", c.id));
-                code.parent = Some(CANDIDATES.to_string());
+                code.parent =
+                    Some(category_code.get(&c.category).cloned().unwrap_or(CANDIDATES.to_string()));
                 code.status = Status::Proposed;
                 code.short = format!(
                     "terreno candidate: {} passages, {} speakers, {} documents",
@@ -114,7 +130,7 @@ pub fn export_codebook(run: &Path) -> Result<(Codebook, BTreeMap<i32, Option<Str
         };
         of_cluster.insert(c.cluster, code);
     }
-    if !children.is_empty() {
+    if children.len() > categories {
         book.codes.push(group);
         book.codes.extend(children);
     }

@@ -83,6 +83,31 @@ pub struct Candidate {
     /// The earlier review decision it matches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior: Option<Prior>,
+    /// Its category (index into the run's categories; -1: none).
+    #[serde(default = "no_category")]
+    pub category: i32,
+    /// Phrases its passages use, which its name is chosen from (not saved).
+    #[serde(skip)]
+    pub phrases: Vec<String>,
+}
+
+fn no_category() -> i32 {
+    -1
+}
+
+/// A category: candidate codes grouped for axial coding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Category {
+    /// `K01`, `K02`, … by decreasing size.
+    pub id: String,
+    /// Its index (the `category` column of `clusters.parquet`).
+    pub index: i32,
+    /// Its name: a phrase.
+    pub name: String,
+    /// Passages.
+    pub size: usize,
+    /// Its codes' ids, largest first.
+    pub codes: Vec<String>,
 }
 
 /// Exemplars shorter than this come only after the longer ones.
@@ -189,12 +214,14 @@ pub fn candidates(
             let top_speaker_share = top as f32 / members.len().max(1) as f32;
             let documents: BTreeSet<&str> =
                 members.iter().map(|&i| passages[i].document_id.as_str()).collect();
+            let said = in_vivo(&members, passages, &in_vivo_counts);
             Candidate {
                 id: format!("C{:02}", c + 1),
                 cluster: c as i32,
                 label,
                 key_terms,
-                in_vivo: in_vivo(&members, passages, &in_vivo_counts),
+                in_vivo: said.0,
+                phrases: said.1,
                 exemplars: exemplars(&sims, passages),
                 size: members.len(),
                 cohesion,
@@ -207,9 +234,150 @@ pub fn candidates(
                 code: None,
                 matches: Vec::new(),
                 prior: None,
+                category: clustering.category_of.get(c).copied().unwrap_or(-1),
             }
         })
         .collect()
+}
+
+/// Names each candidate with a phrase, and groups the candidates into named categories.
+///
+/// The phrases a name is chosen from are the candidate's in-vivo phrases (the participants'
+/// own words) and its key terms. Each is embedded as an e5 query, centred on the corpus's
+/// mean like the passages, and the one closest to the candidate's centre wins (a phrase of
+/// two words or more is preferred by a small margin), unless another candidate already has it
+/// or one very like it (cosine ≥ 0.9): names stay distinct. A category is named the same way,
+/// from its codes' phrases, against its own centre. `query` are the passages' `query: `
+/// vectors, as clustered.
+pub fn name(
+    candidates: &mut [Candidate],
+    clustering: &Clustering,
+    query: &[Vec<f32>],
+    embedder: &dyn crate::embed::Embedder,
+) -> crate::Result<Vec<Category>> {
+    let k = clustering.n_clusters();
+    let centres = crate::cluster::centred_centroids(query, &clustering.labels, k);
+    let mean = crate::codebook::matching::mean(query);
+    let options: Vec<Vec<String>> = candidates
+        .iter()
+        .map(|c| {
+            // Phrases first: a name is a phrase where the members offer one, of two different
+            // content words at least, none repeated ("bere bere", "tutu tu tutu" are not names).
+            let analyzer = Analyzer::new();
+            let nameable = |p: &&String| {
+                let words: Vec<&str> = p.split(' ').collect();
+                let distinct: BTreeSet<&str> = words.iter().copied().collect();
+                let content: BTreeSet<&str> =
+                    words.iter().copied().filter(|w| !analyzer.is_filler_any(w)).collect();
+                let ends = [words[0], words[words.len() - 1]];
+                distinct.len() == words.len()
+                    && content.len() >= 2
+                    && ends.iter().all(|w| !analyzer.is_filler_any(w))
+            };
+            let mut o: Vec<String> = c.in_vivo.iter().filter(nameable).cloned().collect();
+            o.extend(c.phrases.iter().filter(nameable).cloned());
+            o.extend(c.key_terms.iter().filter(|t| t.contains(' ')).filter(nameable).cloned());
+            if o.is_empty() {
+                // No phrase: a key term that names something; else the key-term label stays.
+                o.extend(
+                    c.key_terms
+                        .iter()
+                        .filter(|t| t.split(' ').all(|w| !analyzer.is_filler_any(w)))
+                        .take(5)
+                        .cloned(),
+                );
+            }
+            let mut seen = BTreeSet::new();
+            o.retain(|p| seen.insert(p.clone()));
+            o
+        })
+        .collect();
+    let mut all: Vec<&str> = options.iter().flatten().map(String::as_str).collect();
+    all.sort_unstable();
+    all.dedup();
+    let (vecs, _) = crate::embed::cache::Cache::in_memory().embed(
+        embedder,
+        &all,
+        crate::embed::Prefix::Query,
+        1024,
+        |_| {},
+    )?;
+    let vector: HashMap<&str, Vec<f32>> = all
+        .iter()
+        .zip(vecs)
+        .map(|(p, v)| {
+            let mut v = crate::codebook::matching::centre(&v, &mean);
+            crate::embed::normalize(&mut v);
+            (*p, v)
+        })
+        .collect();
+    let mut taken: Vec<String> = Vec::new();
+    for (c, opts) in candidates.iter_mut().zip(&options) {
+        let Some(centre) = centres.get(c.cluster as usize) else { continue };
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+        if let Some(name) = pick_name(&opts, centre, &vector, &mut taken) {
+            c.label = name;
+        }
+    }
+    // Categories: their passages' centre, named from their codes' phrases.
+    let cats = clustering.category_of.iter().map(|&c| c + 1).max().unwrap_or(0).max(0) as usize;
+    let cat_labels: Vec<i32> = clustering
+        .labels
+        .iter()
+        .map(|&l| if l >= 0 { clustering.category_of[l as usize] } else { -1 })
+        .collect();
+    let cat_centres = crate::cluster::centred_centroids(query, &cat_labels, cats);
+    let mut taken_cats: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for (j, centre) in cat_centres.iter().enumerate() {
+        let members: Vec<&Candidate> =
+            candidates.iter().filter(|c| c.category == j as i32).collect();
+        // From its codes' names: the category reads as the code that stands for it best.
+        let opts: Vec<&str> = members.iter().map(|c| c.label.as_str()).collect();
+        let name = pick_name(&opts, centre, &vector, &mut taken_cats)
+            .or_else(|| members.first().map(|c| c.label.clone()))
+            .unwrap_or_default();
+        out.push(Category {
+            id: String::new(),
+            index: j as i32,
+            name,
+            size: members.iter().map(|c| c.size).sum(),
+            codes: members.iter().map(|c| c.id.clone()).collect(),
+        });
+    }
+    out.retain(|c| c.size > 0);
+    out.sort_by(|a, b| b.size.cmp(&a.size).then(a.index.cmp(&b.index)));
+    for (i, c) in out.iter_mut().enumerate() {
+        c.id = format!("K{:02}", i + 1);
+    }
+    Ok(out)
+}
+
+/// The phrase of `options` closest to `centre` (phrases of two words or more by a small
+/// margin), unless `taken` has it or one very like it; it is added to `taken`.
+fn pick_name(
+    options: &[&str],
+    centre: &[f32],
+    vector: &HashMap<&str, Vec<f32>>,
+    taken: &mut Vec<String>,
+) -> Option<String> {
+    let mut scored: Vec<(f32, &str)> = options
+        .iter()
+        .filter(|p| vector.contains_key(*p))
+        .map(|p| {
+            let bonus = if p.contains(' ') { 0.03 } else { 0.0 };
+            (crate::embed::cosine(&vector[*p], centre) + bonus, *p)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let (_, best) = scored.into_iter().find(|(_, p)| {
+        taken.iter().all(|t| {
+            t != p
+                && vector.get(t.as_str()).is_none_or(|v| crate::embed::cosine(v, &vector[*p]) < 0.9)
+        })
+    })?;
+    taken.push(best.to_string());
+    Some(best.to_string())
 }
 
 /// Phrases of 2-5 analysis words (stopwords kept inside, not at the ends) of every passage.
@@ -243,40 +411,46 @@ fn phrase_counts(passages: &[Passage], analyzer: &Analyzer) -> HashMap<String, V
 
 /// Up to five phrases said by at least two speakers of the cluster, most distinctive first
 /// (share of their uses inside the cluster × uses inside), longer phrases preferred to the
-/// shorter ones they contain.
+/// shorter ones they contain; then up to twelve phrases used in at least two of its passages,
+/// whoever said them, in the same order (what a name is chosen from).
 fn in_vivo(
     members: &[usize],
     passages: &[Passage],
     uses: &HashMap<String, Vec<usize>>,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let member_set: BTreeSet<usize> = members.iter().copied().collect();
-    let mut scored: Vec<(f64, usize, &String)> = uses
+    let mut scored: Vec<(f64, usize, &String, usize)> = uses
         .iter()
         .filter_map(|(ph, idx)| {
             let inside: Vec<usize> =
                 idx.iter().copied().filter(|i| member_set.contains(i)).collect();
-            let speakers: BTreeSet<(&str, &str)> = inside
-                .iter()
-                .map(|&i| (passages[i].document_id.as_str(), passages[i].speaker.as_str()))
-                .collect();
-            (speakers.len() >= 2).then(|| {
+            (inside.len() >= 2).then(|| {
+                let speakers: BTreeSet<(&str, &str)> = inside
+                    .iter()
+                    .map(|&i| (passages[i].document_id.as_str(), passages[i].speaker.as_str()))
+                    .collect();
                 let score = inside.len() as f64 * (inside.len() as f64 / idx.len() as f64);
-                (score, ph.split(' ').count(), ph)
+                (score, ph.split(' ').count(), ph, speakers.len())
             })
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then_with(|| a.2.cmp(b.2)));
-    let mut out: Vec<String> = Vec::new();
-    for (_, _, ph) in scored {
-        if out.iter().any(|o| o.contains(ph.as_str()) || ph.contains(o.as_str())) {
-            continue;
+    let pick = |min_speakers: usize, most: usize| {
+        let mut out: Vec<String> = Vec::new();
+        for (_, _, ph, speakers) in &scored {
+            if *speakers < min_speakers
+                || out.iter().any(|o| o.contains(ph.as_str()) || ph.contains(o.as_str()))
+            {
+                continue;
+            }
+            out.push(ph.to_string());
+            if out.len() == most {
+                break;
+            }
         }
-        out.push(ph.clone());
-        if out.len() == 5 {
-            break;
-        }
-    }
-    out
+        out
+    };
+    (pick(2, 5), pick(1, 12))
 }
 
 /// The most central passages, new speakers and documents first.
@@ -355,11 +529,47 @@ pub fn proposal_line(c: &Candidate) -> String {
 }
 
 /// `candidates.md`: the candidates as an analyst reads them.
-pub fn markdown(candidates: &[Candidate], unassigned: usize) -> String {
+pub fn markdown(
+    candidates: &[Candidate],
+    categories: &[Category],
+    unassigned: usize,
+    not_coded: usize,
+) -> String {
     use std::fmt::Write;
     let mut s = String::from("# Candidate open codes\n\n");
-    let _ = writeln!(s, "{} candidates; {} passages unassigned. Candidates are proposals: confirm, rename, merge or reject each.\n", candidates.len(), unassigned);
-    for c in candidates {
+    let _ = writeln!(
+        s,
+        "{} candidate codes in {} categories; {} passages unassigned, {} of them not coded (too \
+         little to code even with the talk around them). Candidates are proposals: confirm, \
+         rename, merge or reject each.\n",
+        candidates.len(),
+        categories.len(),
+        unassigned,
+        not_coded
+    );
+    for k in categories {
+        let _ = writeln!(s, "- **{} {}** ({} passages)", k.id, k.name, k.size);
+        for id in &k.codes {
+            if let Some(c) = candidates.iter().find(|c| &c.id == id) {
+                let _ = writeln!(s, "  - {} {} ({})", c.id, c.label, c.size);
+            }
+        }
+    }
+    let _ = writeln!(s);
+    let ordered =
+        categories.iter().flat_map(|k| k.codes.iter().map(move |id| (Some(k), id.as_str()))).chain(
+            candidates
+                .iter()
+                .filter(|c| !categories.iter().any(|k| k.codes.contains(&c.id)))
+                .map(|c| (None, c.id.as_str())),
+        );
+    let mut heading: Option<&str> = None;
+    for (k, id) in ordered {
+        let Some(c) = candidates.iter().find(|c| c.id == id) else { continue };
+        if let Some(k) = k.filter(|k| heading != Some(k.id.as_str())) {
+            let _ = writeln!(s, "# {} — {}\n", k.id, k.name);
+            heading = Some(k.id.as_str());
+        }
         let _ = writeln!(s, "## {} — {}\n", c.id, c.label);
         let _ = writeln!(
             s,
@@ -526,6 +736,8 @@ mod tests {
             code: None,
             matches: vec![],
             prior: None,
+            category: 0,
+            phrases: vec![],
         }
     }
 

@@ -266,11 +266,7 @@ fn compare(args: &CompareArgs) -> anyhow::Result<()> {
     let texts = dir.texts()?;
     let coding = manual::load(&args.manual, &texts)?;
     let passages = terreno::export::run_passages(&args.run)?;
-    let names = terreno::review::CandidatesFile::read(&args.run)?
-        .candidates
-        .iter()
-        .map(|c| (c.cluster, c.id.clone()))
-        .collect();
+    let names = terreno::review::CandidatesFile::read(&args.run)?.names();
     let comparison = compare::compare(&passages, &coding, &names, args.bootstrap, seed);
     dir.write_json(terreno::run::COMPARISON, &comparison)?;
     let levels = match args.level {

@@ -18,8 +18,12 @@ pub fn summary_text(summary: &Summary) -> String {
     );
     let _ = writeln!(s, "  ingest + segment {:.2}s", m.timings["ingest_segment"]);
     if let (Some(model), Some(secs)) = (&m.model, m.timings.get("embed")) {
-        let rate = if c.embedded_new > 0 {
-            format!(" ({:.1} passages/s)", c.embedded_new as f64 / secs.max(1e-9))
+        let rate = if c.embedded_texts > 0 {
+            format!(
+                " ({} texts, passage and query prefixes: {:.1} texts/s)",
+                c.embedded_texts,
+                c.embedded_texts as f64 / secs.max(1e-9)
+            )
         } else {
             String::new()
         };
@@ -32,9 +36,11 @@ pub fn summary_text(summary: &Summary) -> String {
     if let Some(k) = &m.clusters {
         let _ = writeln!(
             s,
-            "  {} clusters; {} passages unassigned ({} outliers found, {} attached); clustered and labelled in {:.1}s",
+            "  {} candidate codes in {} categories; {} passages unassigned, {} of them not coded (too little to code even in context); {} outliers found, {} attached; clustered and named in {:.1}s",
             k.clusters,
+            k.categories,
             k.unassigned,
+            k.not_coded,
             k.outliers_found,
             k.outliers_attached,
             m.timings.get("cluster_label").copied().unwrap_or_default()
@@ -54,15 +60,23 @@ pub fn summary_text(summary: &Summary) -> String {
         m.peak_rss_mib.map(|r| format!(", peak memory {r:.0} MiB")).unwrap_or_default()
     );
     if !summary.candidates.is_empty() {
-        let _ = writeln!(s, "\ncandidate open codes (candidates.md has the quotes):");
-        for c in &summary.candidates {
+        let _ = writeln!(s, "\ncandidate open codes by category (candidates.md has the quotes):");
+        let in_category = |k: i32| summary.candidates.iter().filter(move |c| c.category == k);
+        let mut order: Vec<&crate::label::Candidate> = Vec::new();
+        for k in &summary.categories {
+            let _ = writeln!(s, "  {} {}  ({} passages)", k.id, k.name, k.size);
+            order.extend(in_category(k.index));
+        }
+        let known: Vec<i32> = summary.categories.iter().map(|k| k.index).collect();
+        order.extend(summary.candidates.iter().filter(|c| !known.contains(&c.category)));
+        for c in order {
             let tag = match c.proposal {
                 Proposal::New => String::new(),
                 _ => format!("  [{}]", crate::label::proposal_line(c)),
             };
             let _ = writeln!(
                 s,
-                "  {}  {:<40} {:>5} passages, {:>3} speakers{}{tag}",
+                "    {}  {:<40} {:>5} passages, {:>3} speakers{}{tag}",
                 c.id,
                 c.label,
                 c.size,

@@ -65,6 +65,12 @@ pub enum RunState {
 pub struct ClusterRecord {
     /// Clusters (candidate codes).
     pub clusters: usize,
+    /// Categories they are grouped in.
+    #[serde(default)]
+    pub categories: usize,
+    /// Passages set apart as not coded.
+    #[serde(default)]
+    pub not_coded: usize,
     /// Passages left unassigned.
     pub unassigned: usize,
     /// Passages HDBSCAN left unassigned before attaching.
@@ -127,6 +133,10 @@ pub struct Counts {
     pub embedded_new: usize,
     /// Passages whose vectors came from the cache.
     pub embedded_cached: usize,
+    /// Texts the model embedded in this run (two per new passage: with the `passage: ` and
+    /// the `query: ` prefix).
+    #[serde(default)]
+    pub embedded_texts: usize,
 }
 
 /// The file name of a document's canonical text under `sources/`: its id (`/`-separated where
@@ -255,6 +265,8 @@ pub const CANDIDATES: &str = "candidates.json";
 pub const CANDIDATES_MD: &str = "candidates.md";
 /// `suggestions.parquet`.
 pub const SUGGESTIONS: &str = "suggestions.parquet";
+/// `other-codes.parquet`: candidate codes besides its own that a passage is close to.
+pub const OTHER_CODES: &str = "other-codes.parquet";
 /// `comparison.json`.
 pub const COMPARISON: &str = "comparison.json";
 /// `report.html`.
@@ -282,6 +294,7 @@ pub const RUN_ARTIFACTS: &[&str] = &[
     CANDIDATES,
     CANDIDATES_MD,
     SUGGESTIONS,
+    OTHER_CODES,
     COMPARISON,
     REPORT,
     CODEBOOK_V0,
@@ -561,7 +574,7 @@ impl RunDir {
             )));
         }
         let df = crate::files::read_parquet(&path)?;
-        if name != SUGGESTIONS && df.height() != manifest.counts.passages {
+        if name != SUGGESTIONS && name != OTHER_CODES && df.height() != manifest.counts.passages {
             return Err(self.error(format!(
                 "{name} has {} rows but the run has {} passages: the directory mixes two runs; \
                  run it again",

@@ -255,8 +255,94 @@ pub struct Token {
     pub stem: String,
 }
 
+/// Discourse words of spoken English that name nothing ("yeah", "like", "kind of", "thank you").
+const SPOKEN_ENGLISH: &[&str] = &[
+    "yeah",
+    "yes",
+    "like",
+    "know",
+    "mean",
+    "kind",
+    "sort",
+    "think",
+    "thought",
+    "really",
+    "okay",
+    "ok",
+    "um",
+    "uh",
+    "um",
+    "hmm",
+    "thing",
+    "things",
+    "stuff",
+    "lot",
+    "pretty",
+    "guess",
+    "well",
+    "right",
+    "actually",
+    "maybe",
+    "get",
+    "got",
+    "would",
+    "could",
+    "thank",
+    "thanks",
+    "say",
+    "said",
+    "go",
+    "going",
+    "want",
+    "see",
+    "something",
+    "anything",
+    "everything",
+    "great",
+    "nice",
+    "good",
+    "also",
+    "even",
+    "much",
+    "many",
+    "way",
+    "one",
+    "two",
+    "bit",
+    "little",
+    "sure",
+    "probably",
+    "definitely",
+    "basically",
+    "gonna",
+    "wanna",
+    "let",
+    "us",
+    "oh",
+    "yep",
+    "nope",
+    "cool",
+    "alright",
+    "mm",
+    "mhm",
+    "imagine",
+    "use",
+    "used",
+    "using",
+    "make",
+    "made",
+    "look",
+    "looking",
+    "looked",
+    "stuff",
+    "first",
+    "time",
+    "times",
+];
+
 /// Italian analysis: words, stopwords, stems. Cheap to share across threads.
 pub struct Analyzer {
+    english: HashSet<String>,
     stopwords: HashSet<String>,
     stemmer: Stemmer,
 }
@@ -273,7 +359,19 @@ impl Analyzer {
         let mut stopwords: HashSet<String> =
             stop_words::get("it").iter().map(|w| w.to_string()).collect();
         stopwords.extend(SPOKEN_STOPWORDS.iter().map(|w| w.to_string()));
-        Analyzer { stopwords, stemmer: Stemmer::create(Algorithm::Italian) }
+        let mut english: HashSet<String> =
+            stop_words::get("en").iter().map(|w| w.to_string()).collect();
+        english.extend(SPOKEN_ENGLISH.iter().map(|w| w.to_string()));
+        Analyzer { stopwords, english, stemmer: Stemmer::create(Algorithm::Italian) }
+    }
+
+    /// Whether a word says nothing on its own in Italian or in English (stopwords, and the
+    /// discourse words of spoken English: "yeah", "like", "you know"): what a candidate's name
+    /// is not made of, whatever the language of the transcripts.
+    pub fn is_filler_any(&self, word: &str) -> bool {
+        self.is_stopword(word)
+            || self.english.contains(word)
+            || word.split(['\'', '’']).any(|p| p.len() <= 1 || self.english.contains(p))
     }
 
     /// The analysis words of `text`, in order (stopwords included).

@@ -148,3 +148,47 @@ fn no_key_term_on_all_parlato_interviews_is_a_stopword_filler_or_backchannel() {
         }
     }
 }
+
+#[test]
+fn the_sample_gives_named_codes_in_categories_at_both_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    sample_run(&a, &[]);
+    sample_run(&b, &["--seed", "7"]);
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("candidates.json")).unwrap()).unwrap();
+    let candidates = file["candidates"].as_array().unwrap();
+    let categories = file["categories"].as_array().unwrap();
+    assert!(categories.len() >= 3 && candidates.len() >= 2 * categories.len(), "{file:#}");
+    // Every code is in exactly one category, and the category lists it.
+    for c in candidates {
+        let k = categories.iter().filter(|k| k["index"] == c["category"]).count();
+        assert_eq!(k, 1, "{}", c["id"]);
+        let listed =
+            categories.iter().filter(|k| k["codes"].as_array().unwrap().contains(&c["id"]));
+        assert_eq!(listed.count(), 1, "{}", c["id"]);
+    }
+    // Names are phrases, mostly, and distinct.
+    let names: Vec<&str> = candidates.iter().map(|c| c["label"].as_str().unwrap()).collect();
+    let phrases = names.iter().filter(|n| n.contains(' ')).count();
+    assert!(phrases * 10 >= names.len() * 7, "{names:?}");
+    let distinct: std::collections::BTreeSet<&&str> = names.iter().collect();
+    assert_eq!(distinct.len(), names.len(), "{names:?}");
+    // clusters.parquet has both levels, consistent with candidates.json.
+    let df = read_parquet(&a.join("clusters.parquet"));
+    let code: Vec<i32> = df.column("cluster").unwrap().i32().unwrap().into_no_null_iter().collect();
+    let cat: Vec<i32> = df.column("category").unwrap().i32().unwrap().into_no_null_iter().collect();
+    for (c, k) in code.iter().zip(&cat) {
+        let cand = candidates.iter().find(|x| x["cluster"] == *c).unwrap();
+        assert_eq!(cand["category"], *k);
+    }
+    // Another seed: the same number of categories, nearly the same number of codes.
+    let other: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("candidates.json")).unwrap()).unwrap();
+    assert_eq!(other["categories"].as_array().unwrap().len(), categories.len());
+    let n = other["candidates"].as_array().unwrap().len() as f64;
+    assert!((n - candidates.len() as f64).abs() <= 0.2 * candidates.len() as f64, "{n}");
+    // candidates.md shows the tree first.
+    let md = std::fs::read_to_string(a.join("candidates.md")).unwrap();
+    assert!(md.contains(&format!("- **K01 {}**", categories[0]["name"].as_str().unwrap())));
+}

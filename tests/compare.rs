@@ -204,7 +204,21 @@ fn the_qdpx_export_validates_and_reads_back_as_exported() {
         match c["id"].as_str().unwrap() {
             "C01" => Some("Sere in città: perché sì".to_string()),
             "C02" => None,
-            id => Some(format!("terreno candidates > {id} {}", c["label"].as_str().unwrap())),
+            // Candidates are nested in their category.
+            id => {
+                let k = candidates["categories"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|k| k["index"] == c["category"])
+                    .unwrap();
+                Some(format!(
+                    "terreno candidates > {} {} > {id} {}",
+                    k["id"].as_str().unwrap(),
+                    k["name"].as_str().unwrap(),
+                    c["label"].as_str().unwrap()
+                ))
+            }
         }
     };
     let mut expected: Vec<manual::CodedSegment> = passages

@@ -1,6 +1,8 @@
 //! Cluster: passages grouped by meaning.
 //!
-//! By default passages are grouped by k-means (`linfa-clustering`, seeded) on the full unit
+//! By default ([`Method::Meaning`]) passages become candidate codes within categories, on units
+//! of talk read in their context: see [`meaning`], which says what was measured. The one-level
+//! methods remain: passages grouped by k-means (`linfa-clustering`, seeded) on the full unit
 //! vectors, with the number of clusters chosen by the best silhouette over a range scaled to the
 //! corpus. HDBSCAN (the `hdbscan` crate) is the alternative, on the vectors projected onto their
 //! first principal components (`dims`; PCA by subspace iteration from a seeded start), with
@@ -17,6 +19,8 @@
 //! passages stay unassigned. `strength` is a passage's cosine similarity to its cluster's
 //! centroid (0 for unassigned ones).
 
+pub mod meaning;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -25,6 +29,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
+    /// Codes within categories, on units of talk with their context (see [`meaning`]).
+    Meaning,
     /// Density-based: finds the number of clusters itself and leaves outliers unassigned.
     Hdbscan,
     /// k-means: every passage assigned; k given or chosen by the silhouette.
@@ -37,8 +43,8 @@ pub enum Method {
 pub struct ClusterConfig {
     /// The algorithm.
     pub method: Method,
-    /// Number of clusters for k-means (0: chosen by the best silhouette between n/100 and √n,
-    /// within 4..60).
+    /// Number of clusters: for `meaning` the codes (as `codes`), for `kmeans` the clusters (0:
+    /// chosen by the best silhouette between n/100 and √n, within 4..60).
     pub k: usize,
     /// Principal components kept before clustering (0: cluster the full vectors).
     pub dims: usize,
@@ -52,18 +58,31 @@ pub struct ClusterConfig {
     /// Leave a passage unassigned when its cosine similarity to its cluster's centroid is
     /// below this (0: keep every assignment). The analyst's way to see only the clear members.
     pub min_strength: f32,
+    /// `meaning`: categories (0: `1.4·m^¼` for `m` units of talk).
+    pub categories: usize,
+    /// `meaning`: codes (0: `2·√m`, at most 200).
+    pub codes: usize,
+    /// `meaning`: content words a unit of talk gathers at least (consecutive passages of one
+    /// document are joined until they reach it).
+    pub unit_words: usize,
+    /// `meaning`: the smallest code, in passages; smaller ones join their nearest code.
+    pub min_code: usize,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
-            method: Method::Kmeans,
+            method: Method::Meaning,
             k: 0,
             dims: 0,
             min_cluster_size: 0,
             min_samples: 0,
             attach_outliers: 0.80,
             min_strength: 0.0,
+            categories: 0,
+            codes: 0,
+            unit_words: 8,
+            min_code: 3,
         }
     }
 }
@@ -83,6 +102,10 @@ pub struct Clustering {
     pub min_cluster_size: usize,
     /// HDBSCAN's `min_samples` used.
     pub min_samples: usize,
+    /// The category of each cluster (with `meaning`; otherwise each cluster is its own).
+    pub category_of: Vec<i32>,
+    /// Passages set apart as not coded (too little to code even in context); their cluster is -1.
+    pub not_coded: usize,
 }
 
 impl Clustering {
@@ -103,7 +126,21 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
             outliers_attached: 0,
             min_cluster_size: 0,
             min_samples: 0,
+            category_of: vec![],
+            not_coded: 0,
         });
+    }
+    if config.method == Method::Meaning {
+        // Vectors alone: each is an answer of its own.
+        let info: Vec<meaning::PassageInfo> = (0..n)
+            .map(|_| meaning::PassageInfo {
+                document: "",
+                speaker: "",
+                content_words: 2,
+                row: true,
+            })
+            .collect();
+        return cluster_passages(vectors, &info, config, seed);
     }
     let reduced = if config.dims > 0 && config.dims < vectors[0].len() {
         pca(vectors, config.dims, seed)
@@ -128,7 +165,7 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
                     .map_err(|e| Error::Config(format!("clustering failed: {e}")))?
             }
             Method::Kmeans if config.k > 0 => kmeans(&reduced, config.k.min(n), seed)?,
-            Method::Kmeans => {
+            Method::Kmeans | Method::Meaning => {
                 // k is chosen on an evenly strided sample of at most 4,000 passages, then the
                 // final clustering is fitted on all of them.
                 let (lo, hi) = k_range(n);
@@ -179,6 +216,7 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
             *s = 0.0;
         }
     }
+    let k = labels.iter().map(|&l| l + 1).max().unwrap_or(0).max(0);
     Ok(Clustering {
         labels,
         strength,
@@ -186,6 +224,47 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
         outliers_attached,
         min_cluster_size,
         min_samples,
+        category_of: (0..k).collect(),
+        not_coded: 0,
+    })
+}
+
+/// Clusters passages: with [`Method::Meaning`], codes within categories on units of talk with
+/// their context (see [`meaning`]); otherwise as [`cluster`] does, each cluster a category of
+/// its own.
+pub fn cluster_passages(
+    vectors: &[Vec<f32>],
+    info: &[meaning::PassageInfo],
+    config: &ClusterConfig,
+    seed: u64,
+) -> Result<Clustering> {
+    if config.method != Method::Meaning {
+        return cluster(vectors, config, seed);
+    }
+    let params = meaning::Params {
+        categories: config.categories,
+        codes: if config.k > 0 { config.k } else { config.codes },
+        unit_words: config.unit_words,
+        min_code: config.min_code,
+    };
+    let t = meaning::two_level(vectors, info, &params, seed)?;
+    let mut labels = t.codes;
+    let mut strength = t.strength;
+    for (l, s) in labels.iter_mut().zip(strength.iter_mut()) {
+        if *l >= 0 && *s < config.min_strength {
+            *l = -1;
+            *s = 0.0;
+        }
+    }
+    Ok(Clustering {
+        labels,
+        strength,
+        outliers_found: 0,
+        outliers_attached: 0,
+        min_cluster_size: config.min_code,
+        min_samples: 0,
+        category_of: t.category_of,
+        not_coded: t.not_coded,
     })
 }
 
@@ -405,6 +484,16 @@ fn orthonormalize(q: &mut [Vec<f64>]) {
 }
 
 fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<i32>> {
+    kmeans_runs(points, k, seed, 3)
+}
+
+/// k-means (seeded, k-means++ starts), the best of `runs` starts by inertia.
+pub(crate) fn kmeans_runs(
+    points: &[Vec<f32>],
+    k: usize,
+    seed: u64,
+    runs: usize,
+) -> Result<Vec<i32>> {
     use linfa::traits::{Fit, Predict};
     use linfa::DatasetBase;
     use ndarray::Array2;
@@ -416,7 +505,7 @@ fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<i32>> {
     let dataset = DatasetBase::from(data);
     let rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed);
     let model = linfa_clustering::KMeans::params_with_rng(k, rng)
-        .n_runs(3)
+        .n_runs(runs)
         .max_n_iterations(200)
         .tolerance(1e-6)
         .fit(&dataset)

@@ -307,15 +307,41 @@ fn at(
     }
 }
 
-/// Compares a run's clusters with a manual coding at both levels.
+/// The names of a run's clusters (candidate codes) and of their categories.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// Each cluster's candidate id.
+    pub codes: BTreeMap<i32, String>,
+    /// Each cluster's category (empty: the run has one level).
+    pub category_of: BTreeMap<i32, i32>,
+    /// Each category's id.
+    pub categories: BTreeMap<i32, String>,
+}
+
+/// Compares a run with a manual coding at both levels: the top-level codes with the
+/// categories (with the clusters where the run has one level), the codes as applied with the
+/// clusters.
 pub fn compare(
     passages: &[PassageSpan],
     coding: &ManualCoding,
-    cluster_names: &BTreeMap<i32, String>,
+    names: &Names,
     rounds: usize,
     seed: u64,
 ) -> Comparison {
     let codes_of = passage_codes(passages, &coding.segments);
+    let (top_passages, top_names) = if names.category_of.is_empty() {
+        (passages.to_vec(), names.codes.clone())
+    } else {
+        let p: Vec<PassageSpan> = passages
+            .iter()
+            .map(|p| PassageSpan {
+                cluster: names.category_of.get(&p.cluster).copied().unwrap_or(-1),
+                ..p.clone()
+            })
+            .collect();
+        (p, names.categories.clone())
+    };
+    let cluster_names = &names.codes;
     Comparison {
         manual: coding.source.display().to_string(),
         segments: coding.total,
@@ -325,7 +351,7 @@ pub fn compare(
         passages: passages.len(),
         passages_coded: codes_of.iter().filter(|c| !c.is_empty()).count(),
         bootstrap_rounds: rounds,
-        top: at(Level::Top, passages, &codes_of, cluster_names, rounds, seed),
+        top: at(Level::Top, &top_passages, &codes_of, &top_names, rounds, seed),
         leaf: at(Level::Leaf, passages, &codes_of, cluster_names, rounds, seed),
     }
 }
@@ -443,7 +469,8 @@ mod tests {
                 .map(|(i, c)| seg(i * 10, i * 10 + 10, c))
                 .collect();
         let coding = ManualCoding { total: 6, segments: segs, ..Default::default() };
-        let names: BTreeMap<i32, String> = (0..3).map(|c| (c, format!("C{:02}", c + 1))).collect();
+        let codes: BTreeMap<i32, String> = (0..3).map(|c| (c, format!("C{:02}", c + 1))).collect();
+        let names = Names { codes, ..Names::default() };
         let c = compare(&ps, &coding, &names, 50, 1);
         assert_eq!(c.passages_coded, 6);
         assert_eq!(c.top.codes, 2);

@@ -252,8 +252,14 @@ pub fn run_name(dir: &Path) -> Result<String> {
 /// What a run's `candidates.json` holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CandidatesFile {
-    /// Passages in no cluster.
+    /// Passages in no cluster (the not coded ones included).
     pub unassigned: usize,
+    /// Passages set apart as not coded: too little to code even with the talk around them.
+    #[serde(default)]
+    pub not_coded: usize,
+    /// The categories the candidates are grouped in.
+    #[serde(default)]
+    pub categories: Vec<crate::label::Category>,
     /// Codes in the codebook the run compared against.
     pub codebook_codes: usize,
     /// The candidates, largest first.
@@ -263,6 +269,20 @@ pub struct CandidatesFile {
 }
 
 impl CandidatesFile {
+    /// The names of the run's clusters and categories, for a comparison.
+    pub fn names(&self) -> crate::compare::Names {
+        crate::compare::Names {
+            codes: self.candidates.iter().map(|c| (c.cluster, c.id.clone())).collect(),
+            category_of: self
+                .candidates
+                .iter()
+                .filter(|c| c.category >= 0)
+                .map(|c| (c.cluster, c.category))
+                .collect(),
+            categories: self.categories.iter().map(|k| (k.index, k.id.clone())).collect(),
+        }
+    }
+
     /// Reads a run's `candidates.json`.
     pub fn read(dir: &Path) -> Result<CandidatesFile> {
         RunDir::new(dir).finished()?;
