@@ -407,6 +407,45 @@ fn time(t: f64) -> String {
     format!("{:02}:{:02}:{:02}", (t / 3600.0) as u32, (t / 60.0) as u32 % 60, t as u32 % 60)
 }
 
+/// The category → codes tree, with sizes; each code links to its description below.
+fn category_tree(file: &CandidatesFile, w: &Words, language: Language, s: &mut String) {
+    if file.categories.is_empty() {
+        return;
+    }
+    // The category → codes tree, with sizes; each code links to its description below.
+    let (cats, codes) =
+        if language == Language::It { ("categorie", "codici") } else { ("categories", "codes") };
+    let _ = writeln!(
+        s,
+        "<p class=\"note\">{} {cats}, {} {codes}</p><ul class=\"tree\">",
+        file.categories.len(),
+        file.candidates.len()
+    );
+    for k in &file.categories {
+        let _ = writeln!(
+            s,
+            "<li><b>{} {}</b> ({} {})<ul>",
+            esc(&k.id),
+            esc(&k.name),
+            k.size,
+            w.passages
+        );
+        for id in &k.codes {
+            if let Some(c) = file.candidates.iter().find(|c| &c.id == id) {
+                let _ = writeln!(
+                    s,
+                    "<li><a href=\"#{0}\">{0}</a> {1} ({2})</li>",
+                    esc(&c.id),
+                    esc(&c.label),
+                    c.size
+                );
+            }
+        }
+        s.push_str("</ul></li>\n");
+    }
+    s.push_str("</ul>\n");
+}
+
 fn candidate_html(c: &Candidate, w: &Words, language: Language, s: &mut String) {
     let _ = writeln!(
         s,
@@ -585,43 +624,7 @@ pub fn render(
     }
 
     let _ = writeln!(s, "<h2>{}</h2>", w.candidates);
-    if !file.categories.is_empty() {
-        // The category → codes tree, with sizes; each code links to its description below.
-        let (cats, codes) = if language == Language::It {
-            ("categorie", "codici")
-        } else {
-            ("categories", "codes")
-        };
-        let _ = writeln!(
-            s,
-            "<p class=\"note\">{} {cats}, {} {codes}</p><ul class=\"tree\">",
-            file.categories.len(),
-            file.candidates.len()
-        );
-        for k in &file.categories {
-            let _ = writeln!(
-                s,
-                "<li><b>{} {}</b> ({} {})<ul>",
-                esc(&k.id),
-                esc(&k.name),
-                k.size,
-                w.passages
-            );
-            for id in &k.codes {
-                if let Some(c) = file.candidates.iter().find(|c| &c.id == id) {
-                    let _ = writeln!(
-                        s,
-                        "<li><a href=\"#{0}\">{0}</a> {1} ({2})</li>",
-                        esc(&c.id),
-                        esc(&c.label),
-                        c.size
-                    );
-                }
-            }
-            s.push_str("</ul></li>\n");
-        }
-        s.push_str("</ul>\n");
-    }
+    category_tree(file, w, language, &mut s);
     for c in &file.candidates {
         candidate_html(c, w, language, &mut s);
     }

@@ -246,8 +246,8 @@ pub fn candidates(
 /// own words) and its key terms. Each is embedded as an e5 query, centred on the corpus's
 /// mean like the passages, and the one closest to the candidate's centre wins (a phrase of
 /// two words or more is preferred by a small margin), unless another candidate already has it
-/// or one very like it (cosine ≥ 0.9): names stay distinct. A category is named the same way,
-/// from its codes' phrases, against its own centre. `query` are the passages' `query: `
+/// or one very like it (cosine ≥ 0.9): names stay distinct. A category takes the name of the
+/// code whose name is closest to the category's own centre. `query` are the passages' `query: `
 /// vectors, as clustered.
 pub fn name(
     candidates: &mut [Candidate],
@@ -319,6 +319,22 @@ pub fn name(
             c.label = name;
         }
     }
+    let mut out = name_categories(candidates, clustering, query, &vector);
+    out.retain(|c| c.size > 0);
+    out.sort_by(|a, b| b.size.cmp(&a.size).then(a.index.cmp(&b.index)));
+    for (i, c) in out.iter_mut().enumerate() {
+        c.id = format!("K{:02}", i + 1);
+    }
+    Ok(out)
+}
+
+/// The categories, each named from its codes' names against its own centre.
+fn name_categories(
+    candidates: &[Candidate],
+    clustering: &Clustering,
+    query: &[Vec<f32>],
+    vector: &HashMap<&str, Vec<f32>>,
+) -> Vec<Category> {
     // Categories: their passages' centre, named from their codes' phrases.
     let cats = clustering.category_of.iter().map(|&c| c + 1).max().unwrap_or(0).max(0) as usize;
     let cat_labels: Vec<i32> = clustering
@@ -334,7 +350,7 @@ pub fn name(
             candidates.iter().filter(|c| c.category == j as i32).collect();
         // From its codes' names: the category reads as the code that stands for it best.
         let opts: Vec<&str> = members.iter().map(|c| c.label.as_str()).collect();
-        let name = pick_name(&opts, centre, &vector, &mut taken_cats)
+        let name = pick_name(&opts, centre, vector, &mut taken_cats)
             .or_else(|| members.first().map(|c| c.label.clone()))
             .unwrap_or_default();
         out.push(Category {
@@ -345,12 +361,7 @@ pub fn name(
             codes: members.iter().map(|c| c.id.clone()).collect(),
         });
     }
-    out.retain(|c| c.size > 0);
-    out.sort_by(|a, b| b.size.cmp(&a.size).then(a.index.cmp(&b.index)));
-    for (i, c) in out.iter_mut().enumerate() {
-        c.id = format!("K{:02}", i + 1);
-    }
-    Ok(out)
+    out
 }
 
 /// The phrase of `options` closest to `centre` (phrases of two words or more by a small
@@ -547,14 +558,7 @@ pub fn markdown(
         unassigned,
         not_coded
     );
-    for k in categories {
-        let _ = writeln!(s, "- **{} {}** ({} passages)", k.id, k.name, k.size);
-        for id in &k.codes {
-            if let Some(c) = candidates.iter().find(|c| &c.id == id) {
-                let _ = writeln!(s, "  - {} {} ({})", c.id, c.label, c.size);
-            }
-        }
-    }
+    category_tree(candidates, categories, &mut s);
     let _ = writeln!(s);
     let ordered =
         categories.iter().flat_map(|k| k.codes.iter().map(move |id| (Some(k), id.as_str()))).chain(
@@ -628,6 +632,19 @@ pub fn markdown(
         }
     }
     s
+}
+
+/// The category → codes tree of `candidates.md`.
+fn category_tree(candidates: &[Candidate], categories: &[Category], s: &mut String) {
+    use std::fmt::Write;
+    for k in categories {
+        let _ = writeln!(s, "- **{} {}** ({} passages)", k.id, k.name, k.size);
+        for id in &k.codes {
+            if let Some(c) = candidates.iter().find(|c| &c.id == id) {
+                let _ = writeln!(s, "  - {} {} ({})", c.id, c.label, c.size);
+            }
+        }
+    }
 }
 
 /// One document on the saturation curve.
