@@ -446,22 +446,33 @@ fn cluster_passages(
             }
         }
     }
-    let mut frame = DataFrame::new(
-        passages.len(),
-        vec![
-            passage_ids(passages),
-            Column::new("cluster".into(), clustering.labels.clone()),
-            Column::new(
-                "category".into(),
-                clustering
-                    .labels
-                    .iter()
-                    .map(|&l| if l >= 0 { clustering.category_of[l as usize] } else { -1 })
-                    .collect::<Vec<i32>>(),
-            ),
-            Column::new("strength".into(), clustering.strength.clone()),
-        ],
-    )?;
+    let mut frame =
+        DataFrame::new(
+            passages.len(),
+            vec![
+                passage_ids(passages),
+                Column::new("cluster".into(), clustering.labels.clone()),
+                Column::new(
+                    "category".into(),
+                    clustering
+                        .labels
+                        .iter()
+                        .map(|&l| if l >= 0 { clustering.category_of[l as usize] } else { -1 })
+                        .collect::<Vec<i32>>(),
+                ),
+                Column::new("strength".into(), clustering.strength.clone()),
+                Column::new(
+                    "not_coded".into(),
+                    (0..passages.len())
+                        .map(|i| {
+                            clustering.not_coded_mask.get(i).copied().unwrap_or(false).then_some(
+                                "fewer than two content words, even with the talk around it",
+                            )
+                        })
+                        .collect::<Vec<Option<&str>>>(),
+                ),
+            ],
+        )?;
     dir.write_parquet(run::CLUSTERS, &mut frame)?;
     Ok(clustering)
 }

@@ -329,3 +329,47 @@ fn compare_uses_the_run_seed_and_report_its_language() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("lang=\"en\""), "the report keeps the run's language");
 }
+
+#[test]
+fn answers_with_nothing_to_code_are_set_apart_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,text\n");
+    let answers = [
+        "Il gruppo mi ha aiutato a sentirmi meno sola con la mia ansia",
+        "Nel gruppo ho trovato persone che capivano davvero la malattia",
+        "Il lavoro mi manca, dopo il ricovero non mi hanno più richiamato",
+        "Cerco lavoro da mesi ma nessuno assume chi ha avuto problemi",
+        "La famiglia non capisce e mi giudica per le medicine che prendo",
+        "Mia madre mi accompagna alle visite e questo mi aiuta molto",
+    ];
+    for (i, a) in answers.iter().chain(answers.iter()).enumerate() {
+        csv.push_str(&format!("r{i},\"{a}\"\n"));
+    }
+    csv.push_str("r98,sì sì\nr99,boh\n");
+    let input = write(dir.path(), "risposte.csv", csv);
+    let out = dir.path().join("run");
+    tiny_run(&[&input], &out, false, |c| {
+        c.segment.backchannels = terreno::config::Backchannels::Keep
+    })
+    .unwrap();
+    let df = read_parquet(&out.join("clusters.parquet"));
+    let ids = strings(&df, "passage_id");
+    let reasons = strings(&df, "not_coded");
+    let codes: Vec<i32> =
+        df.column("cluster").unwrap().i32().unwrap().into_no_null_iter().collect();
+    let set_apart: Vec<&str> = (0..df.height())
+        .filter(|&i| reasons[i].is_some())
+        .map(|i| ids[i].as_deref().unwrap())
+        .collect();
+    assert_eq!(set_apart.len(), 2, "{set_apart:?}");
+    for i in (0..df.height()).filter(|&i| reasons[i].is_some()) {
+        assert_eq!(codes[i], -1);
+        assert!(reasons[i].as_deref().unwrap().contains("content words"));
+    }
+    assert!((0..df.height()).filter(|&i| reasons[i].is_none()).all(|i| codes[i] >= 0));
+    assert_eq!(manifest(&out)["clusters"]["not_coded"], 2);
+    let file = json(&out.join("candidates.json"));
+    assert_eq!(file["not_coded"], 2);
+    let md = std::fs::read_to_string(out.join("candidates.md")).unwrap();
+    assert!(md.contains("2 of them not coded"), "{md}");
+}

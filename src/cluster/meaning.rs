@@ -68,6 +68,8 @@ pub struct TwoLevel {
     pub unit: Vec<usize>,
     /// Passages not coded (too little to code even in context).
     pub not_coded: usize,
+    /// Whether each passage is not coded.
+    pub not_coded_mask: Vec<bool>,
 }
 
 /// Groups consecutive passages of one document into units of at least `min_words` content
@@ -247,8 +249,9 @@ pub fn two_level(
             }
         })
         .collect();
-    let not_coded = renumbered.iter().filter(|&&c| c < 0).count();
-    Ok(TwoLevel { codes: renumbered, category_of, strength, unit, not_coded })
+    let not_coded_mask: Vec<bool> = unit.iter().map(|&u| unit_words[u] < 2).collect();
+    let not_coded = not_coded_mask.iter().filter(|&&x| x).count();
+    Ok(TwoLevel { codes: renumbered, category_of, strength, unit, not_coded, not_coded_mask })
 }
 
 /// The code of each unit, from the code of each passage.

@@ -106,6 +106,8 @@ pub struct Clustering {
     pub category_of: Vec<i32>,
     /// Passages set apart as not coded (too little to code even in context); their cluster is -1.
     pub not_coded: usize,
+    /// Whether each passage is not coded (empty for the one-level methods).
+    pub not_coded_mask: Vec<bool>,
 }
 
 impl Clustering {
@@ -128,6 +130,7 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
             min_samples: 0,
             category_of: vec![],
             not_coded: 0,
+            not_coded_mask: vec![],
         });
     }
     if config.method == Method::Meaning {
@@ -226,6 +229,7 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
         min_samples,
         category_of: (0..k).collect(),
         not_coded: 0,
+        not_coded_mask: vec![],
     })
 }
 
@@ -265,6 +269,7 @@ pub fn cluster_passages(
         min_samples: 0,
         category_of: t.category_of,
         not_coded: t.not_coded,
+        not_coded_mask: t.not_coded_mask,
     })
 }
 
