@@ -84,7 +84,8 @@ pub fn export_codebook(run: &Path) -> Result<(Codebook, BTreeMap<i32, Option<Str
     let mut category_code: BTreeMap<i32, String> = BTreeMap::new();
     for k in &file.categories {
         let id = format!("{CANDIDATES}-{}", k.id.to_lowercase());
-        let mut code = Code::new(id.clone(), format!("{} {}", k.id, k.name));
+        let name = fates.renamed.get(&k.id).unwrap_or(&k.name);
+        let mut code = Code::new(id.clone(), format!("{} {name}", k.id));
         code.guid = guid_for(&format!("{run_name} {}", k.id));
         code.parent = Some(CANDIDATES.to_string());
         code.codable = false;

@@ -373,3 +373,61 @@ fn answers_with_nothing_to_code_are_set_apart_with_their_reason() {
     let md = std::fs::read_to_string(out.join("candidates.md")).unwrap();
     assert!(md.contains("2 of them not coded"), "{md}");
 }
+
+#[test]
+fn a_category_is_renamed_or_confirmed_as_a_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("study");
+    study(&data, &[("P1.txt", "PTA002"), ("P2.txt", "PTA007"), ("P3.txt", "PTB005")]);
+    let out = dir.path().join("run");
+    tiny_run(&[&data], &out, false, |_| {}).unwrap();
+    let file = json(&out.join("candidates.json"));
+    let k2 = &file["categories"][1];
+    let code_in_k2 = k2["codes"][0].as_str().unwrap();
+    let script = write(
+        dir.path(),
+        "d.toml",
+        format!(
+            r#"
+[[decision]]
+candidate = "K01"
+action = "rename"
+name = "Vita in città"
+
+[[decision]]
+candidate = "K02"
+action = "confirm"
+name = "Lavoro e crisi"
+
+[[decision]]
+candidate = "{code_in_k2}"
+action = "confirm"
+name = "Perdere il lavoro"
+"#
+        ),
+    );
+    terreno().arg("review").arg(&out).arg("--decisions").arg(&script).assert().success();
+    let book = terreno::codebook::Codebook::read(&out.join("codebook-v1.toml")).unwrap();
+    let category = book.codes.iter().find(|c| c.name == "Lavoro e crisi").unwrap();
+    assert!(!category.codable, "a category is a grouping code");
+    let code = book.codes.iter().find(|c| c.name == "Perdere il lavoro").unwrap();
+    assert_eq!(code.parent.as_deref(), Some(category.id.as_str()), "placed under its category");
+    // The export shows the renamed category.
+    let qdc = dir.path().join("book.qdc");
+    terreno().arg("export").arg(&out).arg("--qdc").arg(&qdc).assert().success();
+    assert!(std::fs::read_to_string(&qdc).unwrap().contains("K01 Vita in città"));
+    // A category cannot be rejected or merged as a whole.
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[[decision]]\ncandidate = \"K03\"\naction = \"reject\"\nreason = \"x\"\n",
+    );
+    terreno()
+        .arg("review")
+        .arg(&out)
+        .arg("--decisions")
+        .arg(&bad)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("K03 is a category"));
+}

@@ -322,6 +322,9 @@ pub struct Session {
     pub base: (u32, Codebook),
     /// The run's decisions so far.
     pub decisions: Vec<Decision>,
+    /// The categories the candidates are grouped in; each can be renamed or confirmed as a
+    /// whole (a grouping code its confirmed codes are placed under).
+    pub categories: Vec<crate::label::Category>,
     /// The run directory is this session's while it lasts.
     _lock: RunLock,
 }
@@ -354,8 +357,26 @@ impl Session {
             centroids,
             base,
             decisions: read_decisions(&dir.join(DECISIONS))?,
+            categories: file.categories,
             _lock: lock,
         })
+    }
+
+    /// A category as a candidate of its own: its name, its codes' names as key terms.
+    fn category_candidate(&self, id: &str) -> Option<Candidate> {
+        let k = self.categories.iter().find(|k| k.id.eq_ignore_ascii_case(id.trim()))?;
+        let mut c = self.candidates.first()?.clone();
+        c.id = k.id.clone();
+        c.cluster = -1;
+        c.category = k.index;
+        c.label = k.name.clone();
+        c.key_terms = k.codes.iter().map(|id| self.standing(id).label).collect();
+        c.in_vivo.clear();
+        c.exemplars.clear();
+        c.matches.clear();
+        c.size = k.size;
+        c.passage_ids.clear();
+        Some(c)
     }
 
     fn candidate(&self, id: &str) -> Result<&Candidate> {
@@ -377,6 +398,9 @@ impl Session {
                 .iter()
                 .find(|c| c.id == candidate)
                 .map(|c| c.label.clone())
+                .or_else(|| {
+                    self.categories.iter().find(|k| k.id == candidate).map(|k| k.name.clone())
+                })
                 .unwrap_or_default()
         });
         Standing { label, decision: fates.last.get(candidate).map(|d| (*d).clone()) }
@@ -406,7 +430,12 @@ impl Session {
                 .as_ref()
                 .is_none_or(|p| p.run != self.run || confirmed.contains(&p.decision))
         });
-        for d in eff.iter().filter(|d| confirmed.contains(&d.seq)) {
+        // Categories first, so the codes confirmed under them can name them as parent.
+        let is_category = |id: &str| self.categories.iter().any(|k| k.id == id);
+        let mut ordered: Vec<&&Decision> =
+            eff.iter().filter(|d| confirmed.contains(&d.seq)).collect();
+        ordered.sort_by_key(|d| (!is_category(&d.candidate), d.seq));
+        for d in ordered {
             let Action::Confirm { name, definition, parent } = &d.action else { continue };
             let id = d.code.clone().unwrap_or_else(|| book.fresh_id(name));
             if book.get(&id).is_some() {
@@ -415,7 +444,16 @@ impl Session {
             let mut code = Code::new(id, name.clone());
             code.guid = crate::codebook::guid_for(&code.id);
             code.definition = definition.clone();
-            code.parent = parent.clone().filter(|p| book.get(p).is_some());
+            code.codable = !is_category(&d.candidate);
+            let category = self
+                .candidates
+                .iter()
+                .find(|c| c.id == d.candidate)
+                .and_then(|c| self.categories.iter().find(|k| k.index == c.category))
+                .and_then(|k| fates.last.get(&k.id))
+                .filter(|k| matches!(k.action, Action::Confirm { .. }))
+                .and_then(|k| k.code.clone());
+            code.parent = parent.clone().or(category).filter(|p| book.get(p).is_some());
             code.examples = d.examples.clone();
             // The quotes of candidates merged into it are examples too.
             for m in fates.last.values() {
@@ -435,7 +473,20 @@ impl Session {
     /// Checks and records a decision: appended to `decisions.jsonl` and synced before this
     /// returns.
     pub fn decide(&mut self, candidate: &str, action: Action, memo: &str) -> Result<Decision> {
-        let cand = self.candidate(candidate)?.clone();
+        let cand = match self.category_candidate(candidate) {
+            Some(c) => {
+                if !matches!(action, Action::Confirm { .. } | Action::Rename { .. } | Action::Skip)
+                {
+                    return Err(Error::Config(format!(
+                        "{} is a category: it can be confirmed or renamed as a whole; decide \
+                         about its codes one by one",
+                        c.id
+                    )));
+                }
+                c
+            }
+            None => self.candidate(candidate)?.clone(),
+        };
         let book = self.codebook();
         let action = match action {
             Action::Confirm { name, definition, parent } => {
