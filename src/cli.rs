@@ -85,6 +85,10 @@ pub struct ExportArgs {
     /// Write the codebook alone (confirmed codes and candidates) as REFI-QDA .qdc.
     #[arg(long, value_name = "FILE")]
     pub qdc: Option<PathBuf>,
+    /// In the project, code each passage also with the other candidate codes it is close to
+    /// (`other-codes.parquet`), not only its own.
+    #[arg(long)]
+    pub other_codes: bool,
 }
 
 /// `terreno review`.

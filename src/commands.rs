@@ -199,7 +199,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         anyhow::bail!("say what to write: --qdpx FILE, --qdc FILE, or both");
     }
     if let Some(out) = &args.qdpx {
-        let e = terreno::export::write_qdpx(&args.run, out)?;
+        let e = terreno::export::write_qdpx(&args.run, out, args.other_codes)?;
         println!(
             "{}: {} sources, {} codes, {} coded passages",
             out.display(),

@@ -149,9 +149,33 @@ pub fn write_qdc(run: &Path, out: &Path) -> Result<usize> {
     Ok(book.codes.len())
 }
 
-/// Writes the run as a REFI-QDA project.
-pub fn write_qdpx(run: &Path, out: &Path) -> Result<Exported> {
+/// The other candidate codes each passage is close to (`other-codes.parquet`), as clusters.
+fn other_clusters(run: &Path) -> Result<BTreeMap<String, Vec<i32>>> {
+    let dir = crate::run::RunDir::new(run);
+    let path = dir.file(crate::run::OTHER_CODES);
+    if !path.exists() {
+        return Ok(BTreeMap::new());
+    }
+    let cluster_of: BTreeMap<String, i32> =
+        CandidatesFile::read(run)?.candidates.iter().map(|c| (c.id.clone(), c.cluster)).collect();
+    let df = dir.table(crate::run::OTHER_CODES)?;
+    let col = |name: &str| -> Result<Vec<String>> {
+        Ok(df.column(name)?.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+    };
+    let mut out: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for (p, c) in col("passage_id")?.into_iter().zip(col("candidate")?) {
+        if let Some(&cluster) = cluster_of.get(&c) {
+            out.entry(p).or_default().push(cluster);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the run as a REFI-QDA project. With `other_codes`, each passage is also coded with
+/// the other candidate codes it is close to (`other-codes.parquet`).
+pub fn write_qdpx(run: &Path, out: &Path, other_codes: bool) -> Result<Exported> {
     let (book, of_cluster) = export_codebook(run)?;
+    let others = if other_codes { other_clusters(run)? } else { BTreeMap::new() };
     let texts = crate::run::RunDir::new(run).texts()?;
     let passages = run_passages(run)?;
     let run_name = crate::review::run_name(run)?;
@@ -196,17 +220,35 @@ pub fn write_qdpx(run: &Path, out: &Path) -> Result<Exported> {
                 escape(doc, true)
             ));
             for p in by_doc.get(doc.as_str()).into_iter().flatten() {
-                let Some(Some(code)) = of_cluster.get(&p.cluster) else { continue };
-                let Some(code_guid) = guid_of.get(code.as_str()) else { continue };
+                // Its own code first, then the other codes it is close to, each once.
+                let mut guids: Vec<&str> = Vec::new();
+                let clusters = std::iter::once(p.cluster)
+                    .chain(others.get(&p.id).into_iter().flatten().copied());
+                for cluster in clusters {
+                    let Some(Some(code)) = of_cluster.get(&cluster) else { continue };
+                    if let Some(g) = guid_of.get(code.as_str()).filter(|g| !guids.contains(g)) {
+                        guids.push(g);
+                    }
+                }
+                if guids.is_empty() {
+                    continue;
+                }
                 let sel = guid_for(&format!("{run_name} selection {}", p.id));
-                let coding = guid_for(&format!("{run_name} coding {}", p.id));
                 x.push_str(&format!(
-                    "      <PlainTextSelection guid=\"{sel}\" name=\"{}\" startPosition=\"{}\" endPosition=\"{}\" creatingUser=\"{user}\" creationDateTime=\"{created}\">\n        <Coding guid=\"{coding}\" creatingUser=\"{user}\" creationDateTime=\"{created}\">\n          <CodeRef targetGUID=\"{code_guid}\"/>\n        </Coding>\n      </PlainTextSelection>\n",
+                    "      <PlainTextSelection guid=\"{sel}\" name=\"{}\" startPosition=\"{}\" endPosition=\"{}\" creatingUser=\"{user}\" creationDateTime=\"{created}\">\n",
                     escape(&p.id, true),
                     p.start,
                     p.end
                 ));
-                exported.codings += 1;
+                for (n, code_guid) in guids.iter().enumerate() {
+                    let key = if n == 0 { p.id.clone() } else { format!("{} {n}", p.id) };
+                    let coding = guid_for(&format!("{run_name} coding {key}"));
+                    x.push_str(&format!(
+                        "        <Coding guid=\"{coding}\" creatingUser=\"{user}\" creationDateTime=\"{created}\">\n          <CodeRef targetGUID=\"{code_guid}\"/>\n        </Coding>\n"
+                    ));
+                    exported.codings += 1;
+                }
+                x.push_str("      </PlainTextSelection>\n");
             }
             x.push_str("    </TextSource>\n");
             files.push((format!("sources/{guid}.txt"), text.as_str()));

@@ -431,3 +431,34 @@ name = "Perdere il lavoro"
         .code(3)
         .stderr(predicates::str::contains("K03 is a category"));
 }
+
+#[test]
+fn the_export_codes_a_passage_with_its_other_close_codes_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("study");
+    study(&data, &[("P1.txt", "PTA002"), ("P2.txt", "PTA007")]);
+    let out = dir.path().join("run");
+    tiny_run(&[&data], &out, false, |_| {}).unwrap();
+    let others = read_parquet(&out.join("other-codes.parquet"));
+    assert!(others.height() > 0, "some passages are close to another code");
+    let (one, many) = (dir.path().join("one.qdpx"), dir.path().join("many.qdpx"));
+    terreno().arg("export").arg(&out).arg("--qdpx").arg(&one).assert().success();
+    terreno()
+        .arg("export")
+        .arg(&out)
+        .arg("--qdpx")
+        .arg(&many)
+        .arg("--other-codes")
+        .assert()
+        .success();
+    let texts = RunDir::new(&out).texts().unwrap();
+    let a = terreno::manual::load(&one, &texts).unwrap();
+    let b = terreno::manual::load(&many, &texts).unwrap();
+    // Every passage keeps its own code; the other codes come on top, one coding each.
+    assert!(a.segments.iter().all(|s| b.segments.contains(s)));
+    assert_eq!(b.segments.len(), a.segments.len() + others.height());
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&many).unwrap()).unwrap();
+    let mut qde = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("project.qde").unwrap(), &mut qde).unwrap();
+    xmllint("Project-mrt2019.xsd", &write(dir.path(), "project.qde", &qde));
+}
