@@ -129,7 +129,7 @@ const EN: Words = Words {
 };
 
 fn esc(s: &str) -> String {
-    crate::codebook::qdc::escape(s, true).replace("&#10;", "<br>")
+    crate::xml::escape(s, true).replace("&#10;", "<br>")
 }
 
 fn svg_err<E: std::fmt::Debug>(e: E) -> Error {

@@ -25,6 +25,7 @@ pub mod cluster;
 pub mod codebook;
 pub mod compare;
 pub mod config;
+pub mod decode;
 pub mod embed;
 pub mod error;
 pub mod export;
@@ -40,5 +41,7 @@ pub mod review;
 pub mod run;
 pub mod segment;
 pub mod text;
+pub mod vectors;
+pub mod xml;
 
 pub use error::{Error, Result};

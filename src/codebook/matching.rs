@@ -67,22 +67,7 @@ pub struct Prior {
     pub merged: Vec<String>,
 }
 
-/// The mean of some vectors.
-pub fn mean(vectors: &[Vec<f32>]) -> Vec<f32> {
-    let dim = vectors.first().map_or(0, Vec::len);
-    let mut m = vec![0f64; dim];
-    for v in vectors {
-        m.iter_mut().zip(v).for_each(|(a, x)| *a += *x as f64);
-    }
-    m.iter().map(|x| (x / vectors.len().max(1) as f64) as f32).collect()
-}
-
-/// `v` minus `mean`, normalised.
-pub fn centre(v: &[f32], mean: &[f32]) -> Vec<f32> {
-    let mut c: Vec<f32> = v.iter().zip(mean).map(|(a, b)| a - b).collect();
-    crate::embed::normalize(&mut c);
-    c
-}
+pub use crate::vectors::{centre, mean};
 
 /// The `top` most similar of `targets` to `v`, best first, as (index, similarity); ties go to
 /// the lower index.

@@ -5,7 +5,6 @@
 //! text with a code-point span, and the spans of what is not speech (speaker labels, time
 //! stamps, page marks) are listed in [`Document::skipped`].
 
-mod decode;
 mod docx;
 mod eaf;
 mod plain;
@@ -23,7 +22,7 @@ use crate::error::{Error, Result};
 use globset::{GlobBuilder, GlobMatcher};
 use std::sync::OnceLock;
 
-pub use decode::{decode, Decoded};
+pub use crate::decode::{decode, Decoded};
 
 /// What a speaker does in the conversation, after the role rules of the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
