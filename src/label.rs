@@ -59,7 +59,8 @@ pub struct Candidate {
     pub exemplars: Vec<Exemplar>,
     /// Passages in the cluster.
     pub size: usize,
-    /// Mean cosine similarity of the members to the centroid.
+    /// The members' mean strength: their similarity to the code's centre, as clustered
+    /// (centred vectors: about 0 is unrelated).
     pub cohesion: f32,
     /// Documents it spans.
     pub documents: usize,
@@ -124,7 +125,6 @@ pub fn candidates(
     analyzer: &Analyzer,
 ) -> Vec<Candidate> {
     let k = clustering.n_clusters();
-    let centroids = crate::cluster::centroids(vectors, &clustering.labels, k);
     let centred = crate::cluster::centred_centroids(vectors, &clustering.labels, k);
     let mean = crate::codebook::matching::mean(vectors);
     // Content tokens and their n-grams, per passage.
@@ -190,10 +190,9 @@ pub fn candidates(
                 }
             }
             let label = key_terms.iter().take(3).cloned().collect::<Vec<_>>().join(" · ");
-            let cohesion = members
-                .iter()
-                .map(|&i| crate::embed::cosine(&vectors[i], &centroids[c]))
-                .sum::<f32>()
+            // Cohesion: the members' mean strength (as clustered: centred vectors, where 0 is
+            // unrelated); raw e5 cosines all sit between 0.75 and 1 and said nothing.
+            let cohesion = members.iter().map(|&i| clustering.strength[i]).sum::<f32>()
                 / members.len().max(1) as f32;
             // Exemplars by centred similarity: the raw one favours short, generic passages
             // that sit near the corpus mean.
