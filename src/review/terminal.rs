@@ -168,6 +168,9 @@ pub fn card(session: &Session, c: &Candidate, position: usize, total: usize) -> 
     let renamed =
         if standing.label != c.label { format!("   (was: {})", c.label) } else { String::new() };
     let _ = writeln!(s, "label:     {}{renamed}", standing.label);
+    if let Some(k) = session.categories.iter().find(|k| k.index == c.category) {
+        let _ = writeln!(s, "category:  {} {}", k.id, session.standing(&k.id).label);
+    }
     let _ = writeln!(s, "key terms: {}", c.key_terms.join(", "));
     if !c.in_vivo.is_empty() {
         let _ = writeln!(
