@@ -53,10 +53,6 @@ fn agree(labels: &[Option<String>], pred: &[i32]) -> (f64, f64) {
     (a.ari, a.nmi)
 }
 
-fn categories(c: &Clustering) -> Vec<i32> {
-    c.labels.iter().map(|&l| if l >= 0 { c.category_of[l as usize] } else { -1 }).collect()
-}
-
 /// The share of passages (weighted by candidate size) whose candidate's name retrieves, among
 /// all the human labels' names, the label that holds most of its passages.
 fn fidelity(
@@ -146,7 +142,7 @@ fn main() {
     println!("\nSIB-200 Italian, 1004 sentences, 7 topics (categories against topics)");
     for seed in [7u64, 42] {
         let c = default_clustering(&sib, seed);
-        let (ari, nmi) = agree(topics, &categories(&c));
+        let (ari, nmi) = agree(topics, &c.categories());
         let base = agree(topics, &kmeans_true_k(&sib, 7, seed));
         println!(
             "  seed {seed:>2}: default {:>2} categories, {:>3} codes, {:.1}% unassigned or not coded: ARI {ari:.3} NMI {nmi:.3}   k-means k = 7: ARI {:.3} NMI {:.3}",
@@ -166,7 +162,7 @@ fn main() {
     println!("\nPDPilot interviews, {} passages, the team's coding", pd.ingested.passages.len());
     for seed in [7u64, 42] {
         let c = default_clustering(&pd, seed);
-        let (ta, tn) = agree(top, &categories(&c));
+        let (ta, tn) = agree(top, &c.categories());
         let (la, ln) = agree(leaf, &c.labels);
         let bt = agree(top, &kmeans_true_k(&pd, 7, seed));
         let bl = agree(leaf, &kmeans_true_k(&pd, 75, seed));
@@ -211,9 +207,10 @@ fn main() {
         let c = cluster_passages(&vectors.query, &info, &parlato.config.cluster, 42).unwrap();
         let clustered = start.elapsed().as_secs_f64();
         let (candidates, cats) = name_candidates(&passages, &vectors, &c, &model).unwrap();
+        let unit = terreno::cluster::meaning::units(&info, parlato.config.cluster.unit_words);
         let form = candidates
             .iter()
-            .filter(|cand| median_content_words(&c, &info, cand.cluster) < 5.0)
+            .filter(|cand| median_content_words(&c, &info, &unit, cand.cluster) < 5.0)
             .count();
         println!(
             "\nParlaTO × {copies}: {} passages → {} categories, {} codes ({} form codes: median unit under 5 content words); clustered in {clustered:.1}s, named in {:.1}s; peak RSS {:.0} MiB",
@@ -249,9 +246,9 @@ fn main() {
 fn median_content_words(
     c: &Clustering,
     info: &[terreno::cluster::meaning::PassageInfo],
+    unit: &[usize],
     code: i32,
 ) -> f64 {
-    let unit = terreno::cluster::meaning::units(info, ClusterConfig::default().unit_words);
     let mut words: std::collections::BTreeMap<usize, usize> = Default::default();
     for (i, &l) in c.labels.iter().enumerate() {
         if l == code {

@@ -257,12 +257,12 @@ pub fn name(
     let k = clustering.n_clusters();
     let centres = crate::cluster::centred_centroids(query, &clustering.labels, k);
     let mean = crate::codebook::matching::mean(query);
+    let analyzer = Analyzer::new();
     let options: Vec<Vec<String>> = candidates
         .iter()
         .map(|c| {
             // Phrases first: a name is a phrase where the members offer one, of two different
             // content words at least, none repeated ("bere bere", "tutu tu tutu" are not names).
-            let analyzer = Analyzer::new();
             let nameable = |p: &&String| {
                 let words: Vec<&str> = p.split(' ').collect();
                 let distinct: BTreeSet<&str> = words.iter().copied().collect();
@@ -336,12 +336,7 @@ fn name_categories(
 ) -> Vec<Category> {
     // Categories: their passages' centre, named from their codes' phrases.
     let cats = clustering.category_of.iter().map(|&c| c + 1).max().unwrap_or(0).max(0) as usize;
-    let cat_labels: Vec<i32> = clustering
-        .labels
-        .iter()
-        .map(|&l| if l >= 0 { clustering.category_of[l as usize] } else { -1 })
-        .collect();
-    let cat_centres = crate::cluster::centred_centroids(query, &cat_labels, cats);
+    let cat_centres = crate::cluster::centred_centroids(query, &clustering.categories(), cats);
     let mut taken_cats: Vec<String> = Vec::new();
     let mut out = Vec::new();
     for (j, centre) in cat_centres.iter().enumerate() {

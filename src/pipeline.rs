@@ -420,11 +420,7 @@ fn cluster_passages(
         config.seed,
     )?;
     let vectors = &vectors.passage;
-    let categories: Vec<i32> = clustering
-        .labels
-        .iter()
-        .map(|&l| if l >= 0 { clustering.category_of[l as usize] } else { -1 })
-        .collect();
+    let categories = clustering.categories();
     let joined = carry.merge_clusters(vectors, &mut clustering.labels, config.codebook.carry);
     if joined > 0 {
         // Each cluster keeps the category most of its passages had.
@@ -452,14 +448,7 @@ fn cluster_passages(
             vec![
                 passage_ids(passages),
                 Column::new("cluster".into(), clustering.labels.clone()),
-                Column::new(
-                    "category".into(),
-                    clustering
-                        .labels
-                        .iter()
-                        .map(|&l| if l >= 0 { clustering.category_of[l as usize] } else { -1 })
-                        .collect::<Vec<i32>>(),
-                ),
+                Column::new("category".into(), clustering.categories()),
                 Column::new("strength".into(), clustering.strength.clone()),
                 Column::new(
                     "not_coded".into(),

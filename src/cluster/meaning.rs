@@ -224,19 +224,15 @@ pub fn two_level(
             cat_of_new[*new as usize] = category_of[*old as usize];
         }
     }
-    let mut cat_sizes: std::collections::BTreeMap<i32, (usize, usize)> = Default::default();
-    for (i, &c) in renumbered.iter().enumerate() {
+    // Categories by size too, as codes are: renumber the passages' categories.
+    let passage_categories: Vec<i32> =
+        renumbered.iter().map(|&c| if c >= 0 { cat_of_new[c as usize] } else { -1 }).collect();
+    let mut category_of = vec![-1i32; k];
+    for (&c, &cat) in renumbered.iter().zip(&super::renumber(&passage_categories)) {
         if c >= 0 {
-            let e = cat_sizes.entry(cat_of_new[c as usize]).or_insert((0, i));
-            e.0 += 1;
+            category_of[c as usize] = cat;
         }
     }
-    let mut order: Vec<(i32, usize, usize)> =
-        cat_sizes.into_iter().map(|(c, (s, f))| (c, s, f)).collect();
-    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-    let cat_map: std::collections::BTreeMap<i32, i32> =
-        order.iter().enumerate().map(|(j, (c, _, _))| (*c, j as i32)).collect();
-    let category_of: Vec<i32> = cat_of_new.iter().map(|c| cat_map[c]).collect();
     // Strength: the unit's similarity to its code's centre.
     let centres = super::centroids(&uv, &unit_labels(&renumbered, unit.as_slice(), m), k);
     let strength: Vec<f32> = (0..n)

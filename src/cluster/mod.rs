@@ -111,6 +111,14 @@ pub struct Clustering {
 }
 
 impl Clustering {
+    /// The category of each passage (-1 where its cluster is).
+    pub fn categories(&self) -> Vec<i32> {
+        self.labels
+            .iter()
+            .map(|&l| if l >= 0 { self.category_of[l as usize] } else { -1 })
+            .collect()
+    }
+
     /// Number of clusters.
     pub fn n_clusters(&self) -> usize {
         self.labels.iter().filter(|&&l| l >= 0).map(|&l| l as usize + 1).max().unwrap_or(0)
