@@ -523,11 +523,24 @@ pub fn render(
         c.documents, w.documents, c.speakers, w.speakers, c.passages, w.passages
     );
     if let Some(k) = &manifest.clusters {
-        let _ = writeln!(
-            s,
-            "<li>{} {}, {} {}</li>",
-            k.clusters, w.clusters, k.unassigned, w.unassigned
-        );
+        let (codes, cats, not_coded) = if language == Language::It {
+            ("codici candidati", "categorie", "non codificati (troppo poco anche nel contesto)")
+        } else {
+            ("candidate codes", "categories", "not coded (too little even in context)")
+        };
+        if k.categories > 0 {
+            let _ = writeln!(
+                s,
+                "<li>{} {codes} in {} {cats}, {} {}, {} {not_coded}</li>",
+                k.clusters, k.categories, k.unassigned, w.unassigned, k.not_coded
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "<li>{} {}, {} {}</li>",
+                k.clusters, w.clusters, k.unassigned, w.unassigned
+            );
+        }
     }
     if let Some(m) = &manifest.model {
         let _ = writeln!(

@@ -36,13 +36,17 @@ pub fn summary_text(summary: &Summary) -> String {
     if let Some(k) = &m.clusters {
         let _ = writeln!(
             s,
-            "  {} candidate codes in {} categories; {} passages unassigned, {} of them not coded (too little to code even in context); {} outliers found, {} attached; clustered and named in {:.1}s",
+            "  {} candidate codes in {} categories; {} passages unassigned, {} of them not coded (too little to code even in context){}; clustered and named in {:.1}s",
             k.clusters,
             k.categories,
             k.unassigned,
             k.not_coded,
-            k.outliers_found,
-            k.outliers_attached,
+            // Outliers are HDBSCAN's: said only when there were some.
+            if k.outliers_found > 0 {
+                format!("; {} outliers found, {} attached", k.outliers_found, k.outliers_attached)
+            } else {
+                String::new()
+            },
             m.timings.get("cluster_label").copied().unwrap_or_default()
         );
     }

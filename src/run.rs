@@ -301,6 +301,9 @@ pub const RUN_ARTIFACTS: &[&str] = &[
     CARRIED,
 ];
 
+/// The tables with one row per passage, in passage order (the others have several per passage).
+const PER_PASSAGE: &[&str] = &[PASSAGES, EMBEDDINGS, CLUSTERS];
+
 /// A run directory: the only code that knows its layout.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -574,7 +577,7 @@ impl RunDir {
             )));
         }
         let df = crate::files::read_parquet(&path)?;
-        if name != SUGGESTIONS && name != OTHER_CODES && df.height() != manifest.counts.passages {
+        if PER_PASSAGE.contains(&name) && df.height() != manifest.counts.passages {
             return Err(self.error(format!(
                 "{name} has {} rows but the run has {} passages: the directory mixes two runs; \
                  run it again",
