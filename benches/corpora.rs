@@ -34,7 +34,6 @@ fn embed(model: &E5, ingested: &Ingested) -> Vectors {
     let mut both = [Prefix::Passage, Prefix::Query].map(|prefix| {
         let mut cache = Cache::open(&root().join("target/bench-cache"), model, prefix).unwrap();
         let (vectors, _) = cache.embed(model, &texts, prefix, 1024, |_| {}).unwrap();
-        cache.save().unwrap();
         vectors
     });
     Vectors { query: std::mem::take(&mut both[1]), passage: std::mem::take(&mut both[0]) }

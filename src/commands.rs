@@ -87,7 +87,9 @@ fn read_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     match terreno::ingest::extension(path).as_str() {
         "parquet" => {
             let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-            let df = ParquetReader::new(file).finish()?;
+            let df = ParquetReader::new(file).finish().map_err(|e| {
+                terreno::Error::input(path, None, format!("not a readable Parquet file: {e}"))
+            })?;
             let col = df.column("text").map_err(|_| missing())?.cast(&DataType::String)?;
             Ok(col.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
         }
@@ -95,13 +97,15 @@ fn read_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
             let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
             let text = terreno::ingest::decode(path, &bytes)?.text;
             let delimiter = if ext == "tsv" { b'\t' } else { b',' };
-            let mut reader =
-                csv::ReaderBuilder::new().delimiter(delimiter).from_reader(text.as_bytes());
-            let col =
-                reader.headers()?.iter().position(|h| h.trim() == "text").ok_or_else(missing)?;
+            let (mut reader, headers) = terreno::ingest::csv_reader(path, &text, delimiter)?;
+            let col = headers.iter().position(|h| h == "text").ok_or_else(missing)?;
             let mut out = Vec::new();
             for record in reader.records() {
-                out.push(record?.get(col).unwrap_or_default().to_string());
+                let record = record.map_err(|e| {
+                    let line = e.position().map(|p| p.line() as usize);
+                    terreno::Error::input(path, line, format!("malformed row: {e}"))
+                })?;
+                out.push(record.get(col).unwrap_or_default().to_string());
             }
             Ok(out)
         }

@@ -10,7 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}", shown_path(path))]
     Io {
         /// The file.
         path: PathBuf,
@@ -18,7 +18,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An input file is malformed; the message says what to do about it.
-    #[error("{}{}: {message}", path.display(), line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    #[error("{}{}: {message}", shown_path(path), line.map(|l| format!(" line {l}")).unwrap_or_default())]
     Input {
         /// The input file.
         path: PathBuf,
@@ -31,7 +31,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// The run directory cannot be used as asked.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {message}", shown_path(path))]
     Run {
         /// The run directory.
         path: PathBuf,
@@ -39,7 +39,7 @@ pub enum Error {
         message: String,
     },
     /// The model files are missing, corrupt or cannot be fetched; the message says what to do.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {message}", shown_path(path))]
     Model {
         /// The model file or directory.
         path: PathBuf,
@@ -81,4 +81,22 @@ impl Error {
     pub fn is_input(&self) -> bool {
         matches!(self, Error::Input { .. })
     }
+}
+
+/// A path or name as it may be printed: control characters (a newline in a file name could
+/// forge a line of output) shown as escapes (`\n`).
+pub fn shown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn shown_path(path: &std::path::Path) -> String {
+    shown(&path.display().to_string())
 }

@@ -57,7 +57,10 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 /// Writes a table as Parquet atomically.
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     write_atomic(path, |f| {
-        ParquetWriter::new(f).with_compression(ParquetCompression::Zstd(None)).finish(df)?;
+        ParquetWriter::new(f)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(df)
+            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))?;
         Ok(())
     })
 }
@@ -65,5 +68,73 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
 /// Reads a Parquet table.
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    Ok(ParquetReader::new(f).finish()?)
+    ParquetReader::new(f)
+        .finish()
+        .map_err(|e| Error::input(path, None, format!("not a readable Parquet file: {e}")))
+}
+
+/// Reads one member of a zip archive (`.docx`, `.qdpx`) as UTF-8 text, without its byte-order
+/// mark; `None` if there is no such member. A member that would inflate past
+/// [`crate::limits::Limits::unzipped_mb`], or over 16 MiB at more than
+/// [`crate::limits::Limits::zip_ratio`] times its compressed size (a zip bomb), is an error
+/// before it is inflated, and so is one whose inflated size turns out larger than it declared.
+pub fn read_zip_text<R: std::io::Read + std::io::Seek>(
+    path: &Path,
+    archive: &mut ::zip::ZipArchive<R>,
+    name: &str,
+) -> Result<Option<String>> {
+    use std::io::Read;
+    let limits = crate::limits::limits();
+    let cap = limits.unzipped_mb.saturating_mul(1 << 20);
+    let mut member = match archive.by_name(name) {
+        Ok(m) => m,
+        Err(::zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(Error::input(path, None, format!("{name}: {e}"))),
+    };
+    let compressed = member.compressed_size().max(1);
+    let too_big =
+        |size: u64| size > cap || (size > 16 << 20 && size / compressed > limits.zip_ratio);
+    let bomb = |size: u64| {
+        Error::input(
+            path,
+            None,
+            format!(
+                "{name} would inflate to {} MiB from {} KiB: refused as a zip bomb (the limits \
+                 are {} MiB, and {}x for members over 16 MiB; set {}=N or {}=N to read it anyway)",
+                size >> 20,
+                compressed >> 10,
+                limits.unzipped_mb,
+                limits.zip_ratio,
+                crate::limits::UNZIPPED_MB,
+                crate::limits::ZIP_RATIO,
+            ),
+        )
+    };
+    if too_big(member.size()) {
+        return Err(bomb(member.size()));
+    }
+    let declared = member.size();
+    let mut bytes = Vec::with_capacity(declared.min(cap) as usize);
+    (&mut member)
+        .take(declared.min(cap) + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::input(path, None, format!("{name}: {e}")))?;
+    if bytes.len() as u64 > declared || too_big(bytes.len() as u64) {
+        return Err(Error::input(
+            path,
+            None,
+            format!("{name} inflates to more than it declares: a damaged or crafted zip"),
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::input(
+            path,
+            None,
+            format!("{name} is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })?;
+    Ok(Some(match text.strip_prefix('\u{feff}') {
+        Some(t) => t.to_string(),
+        None => text,
+    }))
 }

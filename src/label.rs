@@ -18,6 +18,7 @@ use crate::cluster::Clustering;
 use crate::codebook::matching::{CodeMatch, Prior, Proposal};
 use crate::segment::Passage;
 use crate::text::{Analyzer, SurfaceForms};
+use crate::xml::markdown as md;
 
 /// An exemplar quote.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -533,7 +534,8 @@ pub fn proposal_line(c: &Candidate) -> String {
     s
 }
 
-/// `candidates.md`: the candidates as an analyst reads them.
+/// `candidates.md`: the candidates as an analyst reads them. Every text from the transcripts,
+/// the codebook or the names goes through [`md`], so nothing in them is run or changes the page.
 pub fn markdown(
     candidates: &[Candidate],
     categories: &[Category],
@@ -565,10 +567,10 @@ pub fn markdown(
     for (k, id) in ordered {
         let Some(c) = candidates.iter().find(|c| c.id == id) else { continue };
         if let Some(k) = k.filter(|k| heading != Some(k.id.as_str())) {
-            let _ = writeln!(s, "# {} — {}\n", k.id, k.name);
+            let _ = writeln!(s, "# {} — {}\n", k.id, md(&k.name));
             heading = Some(k.id.as_str());
         }
-        let _ = writeln!(s, "## {} — {}\n", c.id, c.label);
+        let _ = writeln!(s, "## {} — {}\n", c.id, md(&c.label));
         let _ = writeln!(
             s,
             "{} passages, {} documents, {} speakers, cohesion {:.2}{}\n",
@@ -582,15 +584,15 @@ pub fn markdown(
                 String::new()
             }
         );
-        let _ = writeln!(s, "- key terms: {}", c.key_terms.join(", "));
-        let _ = writeln!(s, "- proposal: {}", proposal_line(c));
+        let _ = writeln!(s, "- key terms: {}", md(&c.key_terms.join(", ")));
+        let _ = writeln!(s, "- proposal: {}", md(&proposal_line(c)));
         if !c.matches.is_empty() {
             let _ = writeln!(
                 s,
                 "- codebook matches: {}",
                 c.matches
                     .iter()
-                    .map(|m| format!("{} ({:.2})", m.name, m.similarity))
+                    .map(|m| format!("{} ({:.2})", md(&m.name), m.similarity))
                     .collect::<Vec<_>>()
                     .join("; ")
             );
@@ -599,7 +601,7 @@ pub fn markdown(
             let _ = writeln!(
                 s,
                 "- in their words: {}",
-                c.in_vivo.iter().map(|p| format!("“{p}”")).collect::<Vec<_>>().join(", ")
+                c.in_vivo.iter().map(|p| format!("“{}”", md(p))).collect::<Vec<_>>().join(", ")
             );
         }
         let _ = writeln!(s);
@@ -616,12 +618,17 @@ pub fn markdown(
                 })
                 .unwrap_or_default();
             if let Some(q) = &e.prompt {
-                let _ = writeln!(s, "> *Q: {q}*  ");
+                let _ = writeln!(s, "> *Q: {}*  ", md(q));
             }
             let _ = writeln!(
                 s,
                 "> {}  \n> — {}, {}{} (chars {}-{})\n",
-                e.text, e.speaker, e.document_id, when, e.char_start, e.char_end
+                md(&e.text),
+                md(&e.speaker),
+                md(&e.document_id),
+                when,
+                e.char_start,
+                e.char_end
             );
         }
     }
@@ -632,10 +639,10 @@ pub fn markdown(
 fn category_tree(candidates: &[Candidate], categories: &[Category], s: &mut String) {
     use std::fmt::Write;
     for k in categories {
-        let _ = writeln!(s, "- **{} {}** ({} passages)", k.id, k.name, k.size);
+        let _ = writeln!(s, "- **{} {}** ({} passages)", k.id, md(&k.name), k.size);
         for id in &k.codes {
             if let Some(c) = candidates.iter().find(|c| &c.id == id) {
-                let _ = writeln!(s, "  - {} {} ({})", c.id, c.label, c.size);
+                let _ = writeln!(s, "  - {} {} ({})", c.id, md(&c.label), c.size);
             }
         }
     }

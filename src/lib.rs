@@ -33,6 +33,7 @@ pub mod files;
 pub mod html;
 pub mod ingest;
 pub mod label;
+pub mod limits;
 pub mod manual;
 pub mod pipeline;
 pub mod progress;

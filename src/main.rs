@@ -16,11 +16,28 @@ use terreno::run::RunDir;
 mod commands;
 
 fn main() -> ExitCode {
+    // A closed pipe (`terreno model info | head -1`) ends the program quietly, as it does any
+    // Unix tool, instead of a panic on the next line printed. Rust ignores SIGPIPE by default;
+    // this restores the system's default action, before any thread starts.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default touches no Rust state.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Each cause once (an I/O error's message already holds the OS's words), and no
+            // control character from a file name reaches the terminal.
+            let mut message = err.to_string();
+            for cause in err.chain().skip(1) {
+                let cause = cause.to_string();
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("error: {}", terreno::error::shown(&message));
             let input = err
                 .chain()
                 .any(|e| e.downcast_ref::<terreno::Error>().is_some_and(|e| e.is_input()));

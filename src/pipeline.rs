@@ -22,9 +22,10 @@ use crate::review::CandidatesFile;
 use crate::run::{self, Counts, InputRecord, Manifest, ModelRecord, RunDir, RunState};
 use polars::prelude::{Column, DataFrame};
 
-/// Passages handed to the embedder at a time: the cache is filled chunk by chunk, and memory
-/// stays bounded whatever the corpus size.
-pub const EMBED_CHUNK: usize = 1024;
+/// Passages handed to the embedder at a time: each chunk goes to the cache on disk as soon as
+/// it is embedded (a second or two of work at the model's speed), and memory stays bounded
+/// whatever the corpus size.
+pub const EMBED_CHUNK: usize = 256;
 use crate::segment::{self, Passage};
 use crate::text::Analyzer;
 
@@ -84,7 +85,7 @@ pub fn ingest_and_segment(
     keep_going: bool,
     progress: Progress,
 ) -> Result<Ingested> {
-    let files = ingest::collect_inputs(inputs)?;
+    let (files, notes) = ingest::collect_inputs(inputs)?;
     if files.is_empty() {
         return Err(Error::Config(format!(
             "no transcripts found in {} (terreno reads {})",
@@ -100,7 +101,7 @@ pub fn ingest_and_segment(
         .collect();
     bar.finish_and_clear();
     let mut docs = Vec::new();
-    let mut skipped = Vec::new();
+    let mut skipped = notes;
     for r in results {
         match r {
             Ok(d) => docs.push(d),
@@ -363,10 +364,11 @@ fn embed_passages(
     let mut out = Vec::new();
     let (mut new, mut texts_new) = (0, 0);
     for prefix in [Prefix::Passage, Prefix::Query] {
+        // Every chunk is in the cache as soon as it is embedded: a run stopped here resumes.
         let mut cache = embed::cache::Cache::open(&cache_dir, embedder, prefix)?;
         let result = cache.embed(embedder, &texts, prefix, EMBED_CHUNK, |n| bar.inc(n as u64));
-        // What was embedded before a failure stays in the cache for the next attempt.
-        cache.save()?;
+        manifest.warnings.append(&mut cache.warnings);
+        manifest.counts.warnings = manifest.warnings.len();
         let (vectors, fresh) = result?;
         texts_new += fresh;
         new = new.max(fresh);

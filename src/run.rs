@@ -341,14 +341,7 @@ impl RunDir {
     /// process holding it.
     pub fn lock(&self) -> Result<RunLock> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let path = self.file(LOCK);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let (path, mut file) = self.lock_file()?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -369,6 +362,36 @@ impl RunDir {
             .and_then(|_| file.write_all(who.as_bytes()))
             .map_err(|e| Error::io(&path, e))?;
         Ok(RunLock { _file: file })
+    }
+
+    /// The lock file, opened (created if missing, never truncated).
+    fn lock_file(&self) -> Result<(PathBuf, std::fs::File)> {
+        let path = self.file(LOCK);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok((path, file))
+    }
+
+    /// Takes the directory shared with other readers that may share it (reviewers): a process
+    /// holding it whole (`terreno run`) refuses them, and they refuse it.
+    pub fn lock_shared(&self) -> Result<RunLock> {
+        let (path, file) = self.lock_file()?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(RunLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                Err(self.error(format!(
+                    "this run directory is in use by {}; wait for it to finish",
+                    holder.trim()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
     }
 
     /// Refuses, before anything is read or written, a directory that is, contains or is inside

@@ -86,7 +86,7 @@ fn placed_quotes_cover_their_own_text() {
         let f: Vec<&str> = line.split('\t').collect();
         let text = std::fs::read_to_string(pd.join(format!("transcripts/{}.txt", f[0]))).unwrap();
         let target = targets.entry(f[0].to_string()).or_insert_with(|| Target::new(&text));
-        let Some(p) = target.place(f[2], manual::MIN_SCORE) else { continue };
+        let Ok(p) = target.place(f[2], manual::MIN_SCORE, None) else { continue };
         placed += 1;
         let span: String = text.chars().skip(p.start).take(p.end - p.start).collect();
         let (a, b) = (reduce(&span), reduce(f[2]));

@@ -121,6 +121,19 @@ fn damaged_model_files_are_clear_errors() {
     std::fs::write(dir.path().join("e5-small-q4.bin"), &corrupt).unwrap();
     let err = E5::load(dir.path()).err().unwrap().to_string();
     assert!(err.contains("corrupt model file"), "{err}");
+    let mut zero = bytes.clone();
+    zero[12..16].copy_from_slice(&0i32.to_le_bytes()); // layers
+    std::fs::write(dir.path().join("e5-small-q4.bin"), &zero).unwrap();
+    let err = E5::load(dir.path()).err().unwrap().to_string();
+    assert!(err.contains("corrupt model file: 0 layers"), "{err}");
+    // Well-formed but not the committed weights: one byte of the last tensor changed.
+    let mut changed = bytes.clone();
+    let last = changed.len() - 100;
+    changed[last] ^= 0x10;
+    std::fs::write(dir.path().join("e5-small-q4.bin"), &changed).unwrap();
+    let err = E5::load(dir.path()).err().unwrap().to_string();
+    assert!(err.contains("e5-small-q4.bin: checksum mismatch"), "{err}");
+    assert!(err.contains("terreno model fetch"), "{err}");
     let empty = tempfile::tempdir().unwrap();
     let err = E5::load(empty.path()).err().unwrap().to_string();
     assert!(err.contains("make setup"), "{err}");

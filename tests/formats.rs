@@ -164,7 +164,7 @@ fn bad_inputs_name_the_file_and_write_nothing() {
         (write(d, "fake.docx", b"A: this is text, not a zip"), "fake.docx: not a Word .docx document"),
         (
             write(d, "broken.eaf", b"<?xml version=\"1.0\"?>\n<ANNOTATION_DOCUMENT>\n<TIER TIER_ID=\"A\">\n</ANNOTATION_DOCUMENT>\n"),
-            "broken.eaf line 4: broken ELAN XML",
+            "broken.eaf line 4: ELAN XML: not well-formed XML",
         ),
         (write(d, "mixed.txt", &mixed), "mixed.txt line 3: invalid UTF-8"),
         (write(d, "table.csv", b"code,answer\n1,hello\n"), "table.csv line 1: no column `id`"),

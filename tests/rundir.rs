@@ -6,31 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use terreno::config::Config;
-use terreno::embed::{Embedder, TinyEmbedder};
-use terreno::pipeline::{self, RunOptions, Summary};
 use terreno::run::RunDir;
 
 use crate::util::*;
-
-/// Runs the pipeline on the tiny embedder.
-fn tiny_run(
-    inputs: &[impl AsRef<Path>],
-    out: &Path,
-    force: bool,
-    tweak: impl FnOnce(&mut Config),
-) -> terreno::Result<Summary> {
-    let mut config = Config::default();
-    tweak(&mut config);
-    let opts = RunOptions {
-        inputs: inputs.iter().map(|p| p.as_ref().to_path_buf()).collect(),
-        out: out.to_path_buf(),
-        force,
-        quiet: true,
-        ..RunOptions::default()
-    };
-    pipeline::run(&config, &opts, Some(&TinyEmbedder::default() as &dyn Embedder))
-}
 
 fn parlato(id: &str) -> PathBuf {
     shared(&format!("parlato/linear-orthographic/{id}.txt"))

@@ -9,6 +9,7 @@ mod compare;
 mod corpora;
 mod embed;
 mod formats;
+mod hostile;
 mod layers;
 mod report;
 mod review;

@@ -170,3 +170,24 @@ pub fn xmllint(schema: &str, file: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs the pipeline on the tiny embedder.
+pub fn tiny_run(
+    inputs: &[impl AsRef<Path>],
+    out: &Path,
+    force: bool,
+    tweak: impl FnOnce(&mut terreno::config::Config),
+) -> terreno::Result<terreno::pipeline::Summary> {
+    use terreno::embed::{Embedder, TinyEmbedder};
+    use terreno::pipeline::{self, RunOptions};
+    let mut config = terreno::config::Config::default();
+    tweak(&mut config);
+    let opts = RunOptions {
+        inputs: inputs.iter().map(|p| p.as_ref().to_path_buf()).collect(),
+        out: out.to_path_buf(),
+        force,
+        quiet: true,
+        ..RunOptions::default()
+    };
+    pipeline::run(&config, &opts, Some(&TinyEmbedder::default() as &dyn Embedder))
+}

@@ -314,17 +314,33 @@ impl Codebook {
             }
         }
         // Depth-first order, keeping the file's order among siblings; a cycle leaves codes out.
-        let mut ordered = Vec::with_capacity(self.codes.len());
-        fn walk(book: &Codebook, parent: Option<&str>, out: &mut Vec<Code>, depth: usize) {
-            if depth > book.codes.len() {
-                return;
-            }
-            for c in book.children(parent) {
-                out.push(c.clone());
-                walk(book, Some(&c.id), out, depth + 1);
-            }
+        // Iterative, with the children listed once: a crafted chain of codes can neither
+        // overflow the stack nor take quadratic time.
+        let mut children: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
+        for (i, c) in self.codes.iter().enumerate() {
+            children.entry(c.parent.as_deref()).or_default().push(i);
         }
-        walk(&self, None, &mut ordered, 0);
+        let max_depth = crate::limits::limits().code_depth;
+        let mut ordered = Vec::with_capacity(self.codes.len());
+        let mut stack: Vec<(usize, usize)> =
+            children.get(&None).into_iter().flatten().rev().map(|&i| (i, 1)).collect();
+        while let Some((i, depth)) = stack.pop() {
+            let c = &self.codes[i];
+            if depth > max_depth {
+                return Err(bad(
+                    &c.id,
+                    format!(
+                        "code {:?} is nested {depth} deep; codebooks are read to {max_depth} \
+                         levels (set {}=N to read deeper ones)",
+                        c.id,
+                        crate::limits::CODE_DEPTH
+                    ),
+                ));
+            }
+            ordered.push(c.clone());
+            let kids = children.get(&Some(c.id.as_str())).into_iter().flatten();
+            stack.extend(kids.rev().map(|&k| (k, depth + 1)));
+        }
         if ordered.len() != self.codes.len() {
             let placed: BTreeSet<&str> = ordered.iter().map(|c| c.id.as_str()).collect();
             let lost = self.codes.iter().find(|c| !placed.contains(c.id.as_str())).unwrap();

@@ -176,9 +176,7 @@ pub fn write_codes(book: &Codebook, parent: Option<&str>, depth: usize, s: &mut 
 
 /// Reads a REFI-QDA `.qdc` document (or the `CodeBook` of a project).
 pub fn from_qdc(path: &Path, text: &str) -> Result<Codebook> {
-    let doc = roxmltree::Document::parse(text).map_err(|e| {
-        Error::input(path, Some(e.pos().row as usize), format!("not well-formed XML: {e}"))
-    })?;
+    let doc = crate::xml::parse(path, "REFI-QDA codebook", text)?;
     let root = doc.root_element();
     let book_node = if root.tag_name().name() == "CodeBook" {
         root

@@ -23,10 +23,79 @@ const COLUMNS: [&str; 13] = [
     "provenance",
 ];
 
+/// Other names of the columns, as codebooks written by hand (MacQueen et al.'s entry: code,
+/// brief definition, full definition, when to use, when not to use, example) and the exports
+/// of QDA tools (NVivo, ATLAS.ti, MAXQDA, QualCoder) call them. Headers are compared
+/// lowercased, with spaces and hyphens as underscores.
+const ALIASES: [(&str, &[&str]); 9] = [
+    ("name", &["code", "code_name", "label", "codename"]),
+    ("parent", &["parent_code", "parent_id", "parent_name"]),
+    ("short", &["short_definition", "brief_definition", "short_description", "summary"]),
+    ("definition", &["full_definition", "description", "memo", "comment", "long_definition"]),
+    ("when_to_use", &["inclusion", "inclusion_criteria", "use_when"]),
+    ("when_not_to_use", &["exclusion", "exclusion_criteria", "do_not_use_when"]),
+    ("examples", &["example", "exemplars", "typical_exemplars", "example_quotes", "quotes"]),
+    ("color", &["colour", "code_color", "code_colour"]),
+    ("guid", &["uuid"]),
+];
+
+/// Columns of QDA tools' exports that describe a code's use, not its meaning (counts, dates,
+/// authors): recognised and left out.
+const IGNORED: [&str; 14] = [
+    "files",
+    "references",
+    "number_of_files",
+    "number_of_references",
+    "coding_references",
+    "created_on",
+    "created_by",
+    "modified_on",
+    "modified_by",
+    "aggregate",
+    "hidden",
+    "groundedness",
+    "density",
+    "code_groups",
+];
+
 /// Reads a codebook table.
 pub fn from_csv(path: &Path, text: &str, delimiter: u8) -> Result<Codebook> {
     let (mut reader, headers) = crate::ingest::csv_reader(path, text, delimiter)?;
-    let headers: Vec<String> = headers.iter().map(|h| h.replace([' ', '-'], "_")).collect();
+    // Each header as the field it fills; a column no one knows is an error, never dropped.
+    let mut headers: Vec<String> = headers.iter().map(|h| h.replace([' ', '-'], "_")).collect();
+    for h in &mut headers {
+        if let Some((field, _)) = ALIASES.iter().find(|(_, other)| other.contains(&h.as_str())) {
+            *h = field.to_string();
+        }
+    }
+    let unknown: Vec<&str> = headers
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !h.is_empty() && !COLUMNS.contains(h) && !IGNORED.contains(h))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::input(
+            path,
+            Some(1),
+            format!(
+                "unknown column{} {}: terreno reads {} (and their common names, e.g. \
+                 short_definition, example); rename the column{0} or remove {}",
+                if unknown.len() > 1 { "s" } else { "" },
+                unknown.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", "),
+                COLUMNS.join(", "),
+                if unknown.len() > 1 { "them" } else { "it" },
+            ),
+        ));
+    }
+    for (i, h) in headers.iter().enumerate() {
+        if COLUMNS.contains(&h.as_str()) && headers[..i].contains(h) {
+            return Err(Error::input(
+                path,
+                Some(1),
+                format!("two columns give the code's `{h}` (one may be another name for it)"),
+            ));
+        }
+    }
     let col = |name: &str| headers.iter().position(|h| h == name);
     let name_col = col("name").ok_or_else(|| {
         Error::input(path, Some(1), format!("no `name` column (columns: {})", COLUMNS.join(", ")))

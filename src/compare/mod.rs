@@ -107,6 +107,9 @@ pub struct Comparison {
     pub placed_fuzzy: usize,
     /// Not placed, with why.
     pub unplaced: Vec<Unplaced>,
+    /// What the analyst should know about how the segments were placed.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// Passages of the run.
     pub passages: usize,
     /// Passages carrying at least one manual code: the items compared.
@@ -134,7 +137,8 @@ pub fn passage_codes(
             let mut codes: BTreeMap<String, usize> = BTreeMap::new();
             for s in by_doc.get(p.document.as_str()).into_iter().flatten() {
                 let overlap = p.end.min(s.end).saturating_sub(p.start.max(s.start));
-                let enough = overlap * 2 >= (p.end - p.start) || overlap * 2 >= (s.end - s.start);
+                let enough = overlap * 2 >= p.end.saturating_sub(p.start)
+                    || overlap * 2 >= s.end.saturating_sub(s.start);
                 if overlap > 0 && enough {
                     let e = codes.entry(s.code.clone()).or_default();
                     *e = (*e).max(overlap);
@@ -348,6 +352,7 @@ pub fn compare(
         placed: coding.total - coding.unplaced.len(),
         placed_fuzzy: coding.fuzzy,
         unplaced: coding.unplaced.clone(),
+        warnings: coding.warnings.clone(),
         passages: passages.len(),
         passages_coded: codes_of.iter().filter(|c| !c.is_empty()).count(),
         bootstrap_rounds: rounds,
@@ -365,6 +370,9 @@ pub fn text(c: &Comparison, levels: &[Level]) -> String {
         "manual coding {}: {} of {} segments placed ({} by fuzzy matching); {} of {} passages carry a code",
         c.manual, c.placed, c.segments, c.placed_fuzzy, c.passages_coded, c.passages
     );
+    for w in &c.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
     for u in c.unplaced.iter().take(10) {
         let _ = writeln!(
             s,

@@ -65,13 +65,14 @@ impl E5 {
         let bin = dir.join("e5-small-q4.bin");
         let tok = dir.join("tokenizer.json");
         let file = ModelFile::read(&bin)?;
-        let sha256 = super::fetch::sha256_file(&bin)?;
+        let sha256 = super::fetch::checked_sha256(&bin, "e5-small-q4.bin")?;
         if !tok.exists() {
             return Err(Error::model(
                 &tok,
                 "the tokenizer is missing; run `make setup` (or `terreno model fetch`)",
             ));
         }
+        super::fetch::checked_sha256(&tok, "tokenizer.json")?;
         let tokenizer = tokenizers::Tokenizer::from_file(&tok)
             .map_err(|e| Error::model(&tok, format!("not a readable tokenizer.json: {e}")))?;
         if tokenizer.get_vocab_size(true) > file.dims.vocab {

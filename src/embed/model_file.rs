@@ -176,6 +176,12 @@ impl ModelFile {
                 dims.hidden, dims.heads
             )));
         }
+        if dims.layers == 0 || dims.intermediate == 0 || dims.vocab == 0 || dims.max_positions < 3 {
+            return Err(corrupt(format!(
+                "{} layers, intermediate size {}, vocabulary {}, {} positions: not an encoder",
+                dims.layers, dims.intermediate, dims.vocab, dims.max_positions
+            )));
+        }
         let eps = c.f32("layer-norm epsilon")?;
         if !(eps > 0.0 && eps < 1e-2) {
             return Err(corrupt(format!("layer-norm epsilon {eps}")));

@@ -2,7 +2,6 @@
 //! one per line, read as a plain-text transcript (`NAME: text` prefixes). The canonical text is
 //! that list of paragraphs.
 
-use std::io::Read;
 use std::path::Path;
 
 use super::{plain, Document, Format};
@@ -18,14 +17,10 @@ pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<Document> {
              export it as plain text",
         )
     })?;
-    let mut xml = String::new();
-    archive
-        .by_name("word/document.xml")
-        .map_err(|_| {
+    let xml =
+        crate::files::read_zip_text(path, &mut archive, "word/document.xml")?.ok_or_else(|| {
             Error::input(path, None, "a zip archive without word/document.xml: not a .docx")
-        })?
-        .read_to_string(&mut xml)
-        .map_err(|e| Error::input(path, None, format!("cannot read word/document.xml: {e}")))?;
+        })?;
     let text = paragraphs(path, &xml)?;
     if text.trim().is_empty() {
         return Err(Error::input(path, None, "the document has no text"));
@@ -35,9 +30,7 @@ pub(crate) fn read(path: &Path, bytes: &[u8]) -> Result<Document> {
 
 /// The text of every paragraph, one per line; a tab stays a tab, a line break becomes a space.
 fn paragraphs(path: &Path, xml: &str) -> Result<String> {
-    let doc = roxmltree::Document::parse(xml).map_err(|e| {
-        Error::input(path, None, format!("broken word/document.xml (line {}): {e}", e.pos().row))
-    })?;
+    let doc = crate::xml::parse(path, "word/document.xml", xml)?;
     let mut out = Vec::new();
     for p in doc.descendants().filter(|n| n.tag_name().name() == "p") {
         let mut line = String::new();

@@ -20,9 +20,7 @@ struct Annotation {
 
 /// Reads an ELAN file.
 pub(crate) fn read(path: &Path, text: &str) -> Result<Document> {
-    let xml = roxmltree::Document::parse(text).map_err(|e| {
-        Error::input(path, Some(e.pos().row as usize), format!("broken ELAN XML: {e}"))
-    })?;
+    let xml = crate::xml::parse(path, "ELAN XML", text)?;
     let root = xml.root_element();
     if root.tag_name().name() != "ANNOTATION_DOCUMENT" {
         return Err(Error::input(
@@ -127,6 +125,6 @@ mod tests {
         let broken = EAF.replace("</TIER>\n <TIER", "\n <TIER");
         let err = read(Path::new("x.eaf"), &broken).unwrap_err();
         assert!(err.to_string().starts_with("x.eaf line "), "{err}");
-        assert!(err.to_string().contains("broken ELAN XML"), "{err}");
+        assert!(err.to_string().contains("ELAN XML: not well-formed XML"), "{err}");
     }
 }

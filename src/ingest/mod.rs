@@ -245,18 +245,41 @@ pub fn extension(path: &Path) -> String {
 ///
 /// A file named explicitly is always returned, whatever its extension, so that an unknown type
 /// is reported rather than ignored; inside folders only known extensions are taken, hidden
-/// files and folders are skipped.
-pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// files and folders are skipped. Symbolic links are followed; a link that loops back to a
+/// folder above it, or leads nowhere, is left out and named in the notes returned beside the
+/// files, and a file reached twice (through a link) is read once.
+pub fn collect_inputs(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<String>)> {
     let mut files = Vec::new();
+    let mut notes = Vec::new();
     for input in inputs {
         let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
         if meta.is_dir() {
-            let walker = walkdir::WalkDir::new(input).sort_by_file_name().into_iter();
+            let walker =
+                walkdir::WalkDir::new(input).follow_links(true).sort_by_file_name().into_iter();
             for entry in walker.filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name())) {
-                let entry = entry.map_err(|e| {
-                    let path = e.path().unwrap_or(input).to_path_buf();
-                    Error::io(path, e.into())
-                })?;
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) if e.loop_ancestor().is_some() => {
+                        let at = e.path().unwrap_or(input).display().to_string();
+                        notes.push(format!(
+                            "{}: a link back to a folder above it, not followed",
+                            crate::error::shown(&at)
+                        ));
+                        continue;
+                    }
+                    Err(e) if e.path().is_some_and(|p| p.is_symlink()) => {
+                        let at = e.path().unwrap_or(input).display().to_string();
+                        notes.push(format!(
+                            "{}: a link that leads nowhere, skipped",
+                            crate::error::shown(&at)
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        let path = e.path().unwrap_or(input).to_path_buf();
+                        return Err(Error::io(path, e.into()));
+                    }
+                };
                 if entry.file_type().is_file()
                     && EXTENSIONS.contains(&extension(entry.path()).as_str())
                 {
@@ -269,7 +292,20 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
     files.sort();
     files.dedup();
-    Ok(files)
+    // The same file through two paths (a link beside its target) is read once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| match std::fs::canonicalize(f) {
+        Ok(real) if !seen.insert(real.clone()) => {
+            notes.push(format!(
+                "{}: the same file as {}, read once",
+                crate::error::shown(&f.display().to_string()),
+                crate::error::shown(&real.display().to_string())
+            ));
+            false
+        }
+        _ => true,
+    });
+    Ok((files, notes))
 }
 
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
@@ -596,6 +632,7 @@ pub fn read_metadata(path: &Path) -> Result<BTreeMap<String, BTreeMap<String, St
     } else {
         b','
     };
+    table::check_quotes(path, &decoded.text, delimiter)?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(false)

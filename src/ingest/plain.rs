@@ -318,18 +318,49 @@ fn known_labels(
 /// Labels that are one dropped, added or swapped letter away from a label used at least five
 /// times as often (`Particpant` for `Participant`), mapped to it. Labels with digits are never
 /// merged (`TOI001`, `TOI002` are different people), nor short ones.
+/// Candidates are found through one-letter deletions (the labels a deletion, insertion or
+/// swap away from a label are looked up, never compared with every other), so 40,000 distinct
+/// labels take time in proportion to their number.
 fn typo_aliases(known: &BTreeMap<String, usize>) -> BTreeMap<String, &str> {
+    fn deletions(s: &str) -> impl Iterator<Item = String> + '_ {
+        s.char_indices().map(|(i, c)| format!("{}{}", &s[..i], &s[i + c.len_utf8()..]))
+    }
+    fn swaps(s: &str) -> impl Iterator<Item = String> + '_ {
+        let chars: Vec<char> = s.chars().collect();
+        (1..chars.len()).map(move |i| {
+            let mut c = chars.clone();
+            c.swap(i - 1, i);
+            c.into_iter().collect()
+        })
+    }
+    // Labels used at least five times, by each of their one-letter deletions.
+    let mut by_deletion: std::collections::HashMap<String, Vec<&str>> = Default::default();
+    for (label, _) in known.iter().filter(|(_, &m)| m >= 5) {
+        for d in deletions(label) {
+            by_deletion.entry(d).or_default().push(label);
+        }
+    }
     let mut aliases = BTreeMap::new();
     for (rare, &n) in known {
         if rare.chars().count() < 6 || rare.chars().any(|c| c.is_ascii_digit()) {
             continue;
         }
-        let target = known
-            .iter()
-            .filter(|(other, &m)| *other != rare && m >= 5 * n && one_indel_or_swap(rare, other))
-            .max_by_key(|(_, &m)| m);
-        if let Some((other, _)) = target {
-            aliases.insert(rare.clone(), other.as_str());
+        let mut candidates: Vec<&str> = by_deletion.get(rare).cloned().unwrap_or_default();
+        for v in deletions(rare).chain(swaps(rare)) {
+            if let Some((other, _)) = known.get_key_value(&v) {
+                candidates.push(other);
+            }
+        }
+        candidates.sort();
+        candidates.dedup();
+        let target = candidates
+            .into_iter()
+            .filter(|other| {
+                *other != rare && known[*other] >= 5 * n && one_indel_or_swap(rare, other)
+            })
+            .max_by_key(|other| known[*other]);
+        if let Some(other) = target {
+            aliases.insert(rare.clone(), other);
         }
     }
     aliases

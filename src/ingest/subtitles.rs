@@ -94,8 +94,19 @@ fn seconds(path: &Path, line: usize, s: &str) -> Result<f64> {
         }
         total = total * 60.0 + v;
     }
+    // Parts like `NaN`, `inf` or `-5` parse as numbers; no recording lasts 1,000 hours.
+    if !(0.0..MAX_SECONDS).contains(&total) {
+        return Err(Error::input(
+            path,
+            Some(line),
+            format!("cue time {s:?} is not a time in a recording (0 to 1,000 hours)"),
+        ));
+    }
     Ok(total)
 }
+
+/// The latest time a cue may have: 1,000 hours.
+const MAX_SECONDS: f64 = 1000.0 * 3600.0;
 
 fn bad_time(path: &Path, line: usize) -> Error {
     Error::input(path, Some(line), "malformed cue timing; expected `hh:mm:ss.mmm --> hh:mm:ss.mmm`")

@@ -27,6 +27,7 @@ pub(crate) fn read_delimited(
     delimiter: u8,
     config: &IngestConfig,
 ) -> Result<Document> {
+    check_quotes(path, text, delimiter)?;
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).flexible(false).from_reader(text.as_bytes());
     let headers: Vec<String> = reader
@@ -53,7 +54,18 @@ pub(crate) fn read_parquet(path: &Path, bytes: &[u8], config: &IngestConfig) -> 
     let headers: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let mut columns = Vec::new();
     for c in df.columns() {
-        let s = c.as_materialized_series().cast(&DataType::String)?;
+        let s = c.as_materialized_series().cast(&DataType::String).map_err(|_| {
+            Error::input(
+                path,
+                None,
+                format!(
+                    "column `{}` holds {} values; terreno reads columns of text, numbers, dates \
+                     and true/false",
+                    c.name(),
+                    c.dtype()
+                ),
+            )
+        })?;
         columns.push(s.str()?.clone());
     }
     let rows = (0..df.height())
@@ -130,12 +142,50 @@ fn build(
     Ok(doc)
 }
 
+/// Refuses a delimited text in which a quoted field is never closed: the CSV reader would take
+/// every later row into that one field without a word. The states follow the reader's own
+/// rules (a quote opens a field only at its start; `""` inside one is a quote).
+pub fn check_quotes(path: &Path, text: &str, delimiter: u8) -> Result<()> {
+    enum S {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let (mut state, mut line, mut opened) = (S::FieldStart, 1, 0);
+    for &b in text.as_bytes() {
+        state = match (state, b) {
+            (S::FieldStart, b'"') => {
+                opened = line;
+                S::Quoted
+            }
+            (S::Quoted, b'"') => S::QuoteInQuoted,
+            (S::Quoted, _) => S::Quoted,
+            (S::QuoteInQuoted, b'"') => S::Quoted,
+            (_, b'\n') => S::FieldStart,
+            (_, c) if c == delimiter => S::FieldStart,
+            _ => S::Unquoted,
+        };
+        line += usize::from(b == b'\n');
+    }
+    if matches!(state, S::Quoted) {
+        return Err(Error::input(
+            path,
+            Some(opened),
+            "a quote (\") opens a field here that is never closed, so every later row would be \
+             read into it; close the quote or remove it",
+        ));
+    }
+    Ok(())
+}
+
 /// A flexible CSV reader over `text` and its header names, trimmed and lowercased.
 pub fn csv_reader<'t>(
     path: &Path,
     text: &'t str,
     delimiter: u8,
 ) -> Result<(csv::Reader<&'t [u8]>, Vec<String>)> {
+    check_quotes(path, text, delimiter)?;
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
     let headers = reader
@@ -145,4 +195,20 @@ pub fn csv_reader<'t>(
         .map(|h| h.trim().to_lowercase())
         .collect();
     Ok((reader, headers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unclosed_quote_is_found_where_it_opens() {
+        let p = Path::new("t.csv");
+        let bad = "id,text\n1,\"ok, \"\"quoted\"\" and\nover two lines\"\n2,\"never closed\n3,x\n";
+        let e = check_quotes(p, bad, b',').unwrap_err().to_string();
+        assert!(e.starts_with("t.csv line 4: a quote"), "{e}");
+        assert!(check_quotes(p, "id,text\n1,\"a\"\"b\"\n2,5\" tall\n", b',').is_ok());
+        assert!(check_quotes(p, "id\ttext\n1\t\"x\n", b'\t').is_err());
+        assert!(check_quotes(p, "id\ttext\n1\tx \"y\n", b'\t').is_ok());
+    }
 }

@@ -86,16 +86,44 @@ impl Target {
         Target { text, grams }
     }
 
-    /// Places `quote`; `None` when less than `min_score` of it is found in one place.
-    pub fn place(&self, quote: &str, min_score: f64) -> Option<Placement> {
+    /// Places `quote`; a miss when less than `min_score` of it is found in one place, or when
+    /// it is found as it is in more than one place and `near` (a code-point position the quote
+    /// is known to be close to) does not say which.
+    pub fn place(
+        &self,
+        quote: &str,
+        min_score: f64,
+        near: Option<usize>,
+    ) -> Result<Placement, Miss> {
         let q = Reduced::new(quote);
         if q.is_empty() || self.text.is_empty() {
-            return None;
+            return Err(Miss::NotFound);
         }
-        if let Some(at) = find(&self.text.chars, &q.chars) {
-            let (start, end) = self.text.span(at, at + q.len());
-            return Some(Placement { start, end, score: 1.0, exact: true });
+        let found = find_all(&self.text.chars, &q.chars);
+        if !found.is_empty() {
+            let spans: Vec<(usize, usize)> =
+                found.iter().map(|&at| self.text.span(at, at + q.len())).collect();
+            let (start, end) = match (spans.len(), near) {
+                (1, _) => spans[0],
+                (n, None) => return Err(Miss::Ambiguous(n)),
+                (n, Some(h)) => {
+                    // The occurrence nearest the hint, when no other is as near.
+                    let mut by: Vec<(usize, (usize, usize))> =
+                        spans.iter().map(|&s| (s.0.abs_diff(h), s)).collect();
+                    by.sort();
+                    if by[0].0 == by[1].0 {
+                        return Err(Miss::Ambiguous(n));
+                    }
+                    by[0].1
+                }
+            };
+            return Ok(Placement { start, end, score: 1.0, exact: true });
         }
+        self.place_fuzzy(&q, min_score).ok_or(Miss::NotFound)
+    }
+
+    /// The densest chain of the quote's pieces, when it holds `min_score` of them.
+    fn place_fuzzy(&self, q: &Reduced, min_score: f64) -> Option<Placement> {
         if q.len() < Q * 2 {
             return None;
         }
@@ -163,13 +191,24 @@ impl Target {
     }
 }
 
-/// The first position of `needle` in `hay`.
-fn find(hay: &[char], needle: &[char]) -> Option<usize> {
+/// Why a quote was not placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Miss {
+    /// Not enough of it is in the transcript.
+    NotFound,
+    /// It is in the transcript as it is this many times, and nothing says which is meant.
+    Ambiguous(usize),
+}
+
+/// Every position of `needle` in `hay` (overlapping ones included).
+fn find_all(hay: &[char], needle: &[char]) -> Vec<usize> {
     if needle.len() > hay.len() {
-        return None;
+        return Vec::new();
     }
     let first = needle[0];
-    (0..=hay.len() - needle.len()).find(|&i| hay[i] == first && hay[i..i + needle.len()] == *needle)
+    (0..=hay.len() - needle.len())
+        .filter(|&i| hay[i] == first && hay[i..i + needle.len()] == *needle)
+        .collect()
 }
 
 #[cfg(test)]
@@ -183,7 +222,7 @@ mod tests {
     #[test]
     fn exact_after_whitespace_and_punctuation() {
         let t = Target::new(T);
-        let p = t.place("we  typically use them\nto identify trends", 0.5).unwrap();
+        let p = t.place("we  typically use them\nto identify trends", 0.5, None).unwrap();
         let chars: Vec<char> = T.chars().collect();
         let got: String = chars[p.start..p.end].iter().collect();
         assert_eq!(got, "We typically use them to identify trends");
@@ -195,7 +234,7 @@ mod tests {
         let t = Target::new(T);
         let quote = "you know, we look at the partial dependence plot for the most important \
                      features first";
-        let p = t.place(quote, 0.5).unwrap();
+        let p = t.place(quote, 0.5, None).unwrap();
         let chars: Vec<char> = T.chars().collect();
         let got: String = chars[p.start..p.end].iter().collect();
         assert!(got.starts_with("you know, we look at\n3/12\nthe partial"), "{got}");
@@ -207,9 +246,22 @@ mod tests {
     fn text_that_is_not_there_is_not_placed() {
         let t = Target::new(T);
         assert_eq!(
-            t.place("Nothing of this sentence appears in the transcript at all.", 0.5),
-            None
+            t.place("Nothing of this sentence appears in the transcript at all.", 0.5, None),
+            Err(Miss::NotFound)
         );
-        assert_eq!(t.place("", 0.5), None);
+        assert_eq!(t.place("", 0.5, None), Err(Miss::NotFound));
+    }
+
+    #[test]
+    fn a_repeated_quote_is_ambiguous_unless_a_position_tells() {
+        let text = "A: okay. B: sì. A: okay, e poi? B: poi basta. A: okay.";
+        let t = Target::new(text);
+        assert_eq!(t.place("okay", 0.5, None), Err(Miss::Ambiguous(3)));
+        let p = t.place("Okay,", 0.5, Some(20)).unwrap();
+        assert_eq!((p.start, p.end), (19, 23));
+        assert_eq!(t.place("okay", 0.5, Some(50)).unwrap().start, 49);
+        // Equally near two of them: still ambiguous.
+        assert_eq!(t.place("okay", 0.5, Some(11)), Err(Miss::Ambiguous(3)));
+        assert!(t.place("poi basta", 0.5, None).is_ok());
     }
 }

@@ -10,7 +10,6 @@
 pub mod align;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -62,6 +61,8 @@ pub struct ManualCoding {
     pub fuzzy: usize,
     /// Segments that could not be placed.
     pub unplaced: Vec<Unplaced>,
+    /// What the analyst should know about how the segments were placed.
+    pub warnings: Vec<String>,
     /// The codebook, for a project (its codes' paths are the segments' codes).
     #[serde(skip)]
     pub codebook: Option<Codebook>,
@@ -192,15 +193,8 @@ fn from_table(path: &Path, texts: &Texts) -> Result<ManualCoding> {
             });
             continue;
         }
-        if placer.place(&mut coding, doc, &quote, code.clone()) {
-            continue;
-        }
-        match () {
-            () if quote.is_empty() => coding.unplaced.push(unplaced("no text and no span".into())),
-            () => coding.unplaced.push(unplaced(format!(
-                "the text is not in {doc} (less than {:.0}% of it found in one place)",
-                MIN_SCORE * 100.0
-            ))),
+        if let Err(why) = placer.place(&mut coding, doc, &quote, None, code.clone()) {
+            coding.unplaced.push(unplaced(why));
         }
     }
     Ok(coding)
@@ -213,13 +207,21 @@ struct Placer<'t> {
 }
 
 impl Placer<'_> {
-    /// Places `quote` on `doc` and records the segment; false when it is not found.
-    fn place(&mut self, coding: &mut ManualCoding, doc: &str, quote: &str, code: String) -> bool {
+    /// Places `quote` on `doc` (near the code-point position `near`, where one is known) and
+    /// records the segment; otherwise says why not, for the unplaced list.
+    fn place(
+        &mut self,
+        coding: &mut ManualCoding,
+        doc: &str,
+        quote: &str,
+        near: Option<usize>,
+        code: String,
+    ) -> std::result::Result<(), String> {
         let texts = self.texts;
         let target =
             self.targets.entry(doc.to_string()).or_insert_with(|| align::Target::new(&texts[doc]));
-        match target.place(quote, MIN_SCORE) {
-            Some(p) => {
+        match target.place(quote, MIN_SCORE, near) {
+            Ok(p) => {
                 coding.fuzzy += !p.exact as usize;
                 coding.segments.push(CodedSegment {
                     document: doc.to_string(),
@@ -227,9 +229,19 @@ impl Placer<'_> {
                     end: p.end,
                     code,
                 });
-                true
+                Ok(())
             }
-            None => false,
+            Err(align::Miss::Ambiguous(n)) => Err(format!(
+                "the text occurs {n} times in {doc} and nothing tells which is meant; give its \
+                 start and end, or quote more of it"
+            )),
+            Err(align::Miss::NotFound) if quote.trim().is_empty() => {
+                Err("no text and no span".into())
+            }
+            Err(align::Miss::NotFound) => Err(format!(
+                "the text is not in {doc} (less than {:.0}% of it found in one place)",
+                MIN_SCORE * 100.0
+            )),
         }
     }
 }
@@ -259,15 +271,9 @@ fn from_qdpx(path: &Path, texts: &Texts) -> Result<ManualCoding> {
         .or_else(|| names.iter().find(|n| n.ends_with(".qde")))
         .cloned()
         .ok_or_else(|| Error::input(path, None, "no .qde file inside: not a REFI-QDA project"))?;
-    let mut xml = String::new();
-    zip.by_name(&qde_name)
-        .map_err(|e| Error::input(path, None, e.to_string()))?
-        .read_to_string(&mut xml)
-        .map_err(|e| Error::input(path, None, format!("{qde_name}: {e}")))?;
+    let xml = crate::files::read_zip_text(path, &mut zip, &qde_name)?.unwrap_or_default();
     let inner = path.join(&qde_name);
-    let doc = roxmltree::Document::parse(&xml).map_err(|e| {
-        Error::input(&inner, Some(e.pos().row as usize), format!("not well-formed XML: {e}"))
-    })?;
+    let doc = crate::xml::parse(&inner, "REFI-QDA project", &xml)?;
     let root = doc.root_element();
     let mut book = Codebook::default();
     if let Some(codes) = root
@@ -288,19 +294,25 @@ fn from_qdpx(path: &Path, texts: &Texts) -> Result<ManualCoding> {
     {
         let name = source.attribute("name").unwrap_or_default().to_string();
         // The source's own text, inline or in the zip.
+        // The source's own text, inline or in the zip, without a byte-order mark (QualCoder
+        // writes one; its positions count from after it).
         let own: Option<String> = match source
             .children()
             .find(|n| n.tag_name().name() == "PlainTextContent")
             .and_then(|n| n.text())
         {
-            Some(t) => Some(t.to_string()),
-            None => source.attribute("plainTextPath").and_then(|p| {
-                let inside = p.strip_prefix("internal://").map(|g| format!("sources/{g}"))?;
-                let mut s = String::new();
-                zip.by_name(&inside).ok()?.read_to_string(&mut s).ok()?;
-                Some(s)
-            }),
+            Some(t) => Some(t.strip_prefix('\u{feff}').unwrap_or(t).to_string()),
+            None => match source
+                .attribute("plainTextPath")
+                .and_then(|p| p.strip_prefix("internal://"))
+            {
+                Some(g) => crate::files::read_zip_text(path, &mut zip, &format!("sources/{g}"))?,
+                None => None,
+            },
         };
+        let own_chars: Vec<char> = own.as_deref().unwrap_or_default().chars().collect();
+        let same_text = resolve(texts, &name).is_some_and(|d| own.as_deref() == Some(&texts[d]));
+        let mut by_text = 0usize;
         for sel in source.children().filter(|n| n.tag_name().name() == "PlainTextSelection") {
             let line = doc.text_pos_at(sel.range().start).row as usize;
             let bad = |m: String| Error::input(&inner, Some(line), m);
@@ -312,10 +324,10 @@ fn from_qdpx(path: &Path, texts: &Texts) -> Result<ManualCoding> {
                     .map_err(|_| bad(format!("{a} is not a number")))
             };
             let (a, b) = (pos("startPosition")?, pos("endPosition")?);
-            let quote: String = own
-                .as_deref()
-                .map(|t| t.chars().skip(a).take(b.saturating_sub(a)).collect())
-                .unwrap_or_default();
+            // 0 <= start < end <= length of the text the positions count in.
+            let span_ok = own.is_some() && a < b && b <= own_chars.len();
+            let quote: String =
+                if span_ok { own_chars[a..b].iter().collect() } else { String::new() };
             let codings: Vec<String> = sel
                 .children()
                 .filter(|n| n.tag_name().name() == "Coding")
@@ -342,9 +354,21 @@ fn from_qdpx(path: &Path, texts: &Texts) -> Result<ManualCoding> {
                     coding.unplaced.push(unplaced(format!("no document {name:?} in the run")));
                     continue;
                 };
-                let run_text = &texts[doc_id];
-                // Same text: the positions hold as they are; else the selected text is placed.
-                if own.as_deref() == Some(run_text.as_str()) {
+                if !span_ok {
+                    let why = match &own {
+                        None => format!("the project has no text for {name:?}"),
+                        Some(_) => format!(
+                            "selection {a}-{b} is not a span of the project's text of {name:?} \
+                             ({} characters)",
+                            own_chars.len()
+                        ),
+                    };
+                    coding.unplaced.push(unplaced(why));
+                    continue;
+                }
+                // Same text: the positions hold as they are; else the selected text is placed,
+                // near where the project had it.
+                if same_text {
                     coding.segments.push(CodedSegment {
                         document: doc_id.to_string(),
                         start: a,
@@ -353,13 +377,19 @@ fn from_qdpx(path: &Path, texts: &Texts) -> Result<ManualCoding> {
                     });
                     continue;
                 }
-                if !placer.place(&mut coding, doc_id, &quote, code.clone()) {
+                by_text += 1;
+                if let Err(why) = placer.place(&mut coding, doc_id, &quote, Some(a), code.clone()) {
                     coding.unplaced.push(unplaced(format!(
-                        "the project's text of {name:?} differs from the run's and the selection \
-                         was not found in it"
+                        "the project's text of {name:?} differs from the run's, and {why}"
                     )));
                 }
             }
+        }
+        if by_text > 0 {
+            coding.warnings.push(format!(
+                "the project's text of {name:?} differs from the run's: its {by_text} codings \
+                 were placed by their text, not by their positions"
+            ));
         }
     }
     coding.codebook = Some(book);

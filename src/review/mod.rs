@@ -166,13 +166,24 @@ pub fn read_decisions(path: &Path) -> Result<Vec<Decision>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(path, e)),
     };
-    text.lines()
+    parse_decisions(path, &text)
+}
+
+/// The decisions of a `decisions.jsonl` text. A last line cut short (no line end: the machine
+/// stopped while it was written) is left out; any other line that is not a decision is an
+/// error at its line.
+fn parse_decisions(path: &Path, text: &str) -> Result<Vec<Decision>> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    lines
+        .iter()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                Error::input(path, Some(i + 1), format!("not a terreno decision: {e}"))
-            })
+        .filter_map(|(i, l)| match serde_json::from_str(l) {
+            Ok(d) => Some(Ok(d)),
+            Err(_) if i + 1 == lines.len() && !l.ends_with('\n') => None,
+            Err(e) => {
+                Some(Err(Error::input(path, Some(i + 1), format!("not a terreno decision: {e}"))))
+            }
         })
         .collect()
 }
@@ -342,7 +353,9 @@ impl Session {
     /// Opens a run for review: its candidates, their centroids, the latest codebook and the
     /// decisions so far.
     pub fn open(dir: &Path, who: &str) -> Result<Session> {
-        let lock = RunDir::new(dir).lock()?;
+        // Shared: other reviewers (a terminal, browser tabs) may decide at the same time; a
+        // `terreno run` over the directory may not.
+        let lock = RunDir::new(dir).lock_shared()?;
         let file = CandidatesFile::read(dir)?;
         let centroids = centroids(dir, &file.candidates)?;
         let base = match versions(dir)?.pop() {
@@ -473,6 +486,7 @@ impl Session {
     /// Checks and records a decision: appended to `decisions.jsonl` and synced before this
     /// returns.
     pub fn decide(&mut self, candidate: &str, action: Action, memo: &str) -> Result<Decision> {
+        self.refresh()?;
         let cand = match self.category_candidate(candidate) {
             Some(c) => {
                 if !matches!(action, Action::Confirm { .. } | Action::Rename { .. } | Action::Skip)
@@ -562,12 +576,14 @@ impl Session {
         self.append(d)
     }
 
-    /// Takes back the last decision in force (not a skip); `None` when there is none.
+    /// Takes back this reviewer's last decision in force (not a skip); `None` when there is
+    /// none. Another reviewer's decisions are theirs to undo.
     pub fn undo(&mut self) -> Result<Option<Decision>> {
+        self.refresh()?;
         let last = effective(&self.decisions)
             .into_iter()
             .rev()
-            .find(|d| d.run == self.run)
+            .find(|d| d.run == self.run && d.who == self.who)
             .map(|d| (*d).clone());
         let Some(last) = last else { return Ok(None) };
         let d = Decision::new(
@@ -585,24 +601,46 @@ impl Session {
         self.decisions.iter().map(|d| d.seq).max().unwrap_or(0) + 1
     }
 
-    fn append(&mut self, d: Decision) -> Result<Decision> {
+    /// Reads the decisions again: other reviewers may have decided since.
+    pub fn refresh(&mut self) -> Result<()> {
+        self.decisions = read_decisions(&self.dir.join(DECISIONS))?;
+        Ok(())
+    }
+
+    /// Appends a decision under an exclusive lock on `decisions.jsonl`, its sequence number
+    /// taken inside the lock (one more than any in the file), so reviewers deciding at the
+    /// same moment never share a number and never lose a line.
+    fn append(&mut self, mut d: Decision) -> Result<Decision> {
+        use std::io::{Read, Seek};
         let path = self.dir.join(DECISIONS);
-        let mut line = serde_json::to_string(&d)?;
-        line.push('\n');
+        let io = |e| Error::io(&path, e);
         let mut f = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        f.write_all(line.as_bytes()).map_err(|e| Error::io(&path, e))?;
-        f.sync_data().map_err(|e| Error::io(&path, e))?;
+            .map_err(io)?;
+        f.lock().map_err(io)?;
+        let mut text = String::new();
+        f.rewind().and_then(|_| f.read_to_string(&mut text)).map_err(io)?;
+        self.decisions = parse_decisions(&path, &text)?;
+        d.seq = self.decisions.iter().map(|d| d.seq).max().unwrap_or(0) + 1;
+        let mut line = serde_json::to_string(&d)?;
+        line.push('\n');
+        if !text.is_empty() && !text.ends_with('\n') {
+            // A line cut short by a crash: the new one starts on a line of its own.
+            line.insert(0, '\n');
+        }
+        f.write_all(line.as_bytes()).and_then(|_| f.sync_data()).map_err(io)?;
         self.decisions.push(d.clone());
         Ok(d)
     }
 
     /// Writes the codebook as a new version when the decisions changed it; returns the file and
     /// the changes.
-    pub fn finish(&self) -> Result<Option<(PathBuf, Vec<String>)>> {
+    pub fn finish(&mut self) -> Result<Option<(PathBuf, Vec<String>)>> {
+        // Every reviewer's decisions, as they stand now.
+        self.refresh()?;
         let new = self.codebook();
         let (latest_n, latest) = match versions(&self.dir)?.pop() {
             Some((n, path)) => (n, Codebook::read(&path)?),
