@@ -14,7 +14,7 @@ BUILD := $(CARGO) build --release --lib --bins --tests --benches
 # where the installed binary looks for it.
 PREFIX ?= $(HOME)/.local
 
-.PHONY: setup tools notebook model build run test check bench bench-embed bench-cluster bench-report fmt clean install
+.PHONY: setup tools notebook model build run test check bench bench-embed bench-cluster bench-report bench-hostile fuzz fmt clean install
 
 setup: model $(VENV)/.installed tools
 
@@ -101,3 +101,14 @@ fmt:
 
 clean:
 	rm -rf runs target
+
+# Every reader fed mutated real files (benches/fuzz.rs), FUZZ_SECONDS each, two at a time;
+# crashing inputs are kept in tests/fuzz/crashes/, new behaviours in tests/fuzz/<target>/.
+FUZZ_SECONDS ?= 60
+fuzz: build
+	$(CARGO) bench --bench fuzz -- --seconds $(FUZZ_SECONDS) --jobs 2
+
+# Hostile and damaged files against the release binary: a table of exit codes, messages and
+# peak memory (benches/hostile.py; needs the sample run).
+bench-hostile: run
+	$$( [ -x $(NB_VENV)/bin/python ] && echo $(NB_VENV)/bin/python || echo python3 ) benches/hostile.py $(BIN)

@@ -109,7 +109,8 @@ def run(args, cwd=None, stdin=None):
     return code, msg, rss, p
 
 
-NOTABLE = ("skipped", "not placed", "warning:", "symlink")
+NOTABLE = ("skipped", "not placed", "warning:", "symlink", "set aside", "cannot be written",
+           "damaged", "read once", "not followed")
 
 
 def out(run_dir):
@@ -187,6 +188,21 @@ def cases():
     except ImportError:
         pass
     yield "10 Parquet table with a list column", ["run", lc] + out("k")
+    bad_csv = write("embed.csv", 'id,text\n1,"ciao\n2,come va\n')
+    yield "10 terreno embed on a CSV with an unclosed quote", ["embed", "--quiet", "--out", path("e.parquet"), bad_csv]
+    # The embedding cache: filled by one run, then every cache file cut in half.
+    cache = path("cache/x")
+    os.makedirs(cache, exist_ok=True)
+    run(["run", SAMPLE, "--out", path("runs", "c1"), "--force", "-q", "--cache-dir", cache])
+    for d, _, files in os.walk(cache):
+        for f in files:
+            full = os.path.join(d, f)
+            size = os.path.getsize(full)
+            with open(full, "r+b") as fh:
+                fh.truncate(size // 2)
+    yield "5 every embedding cache file cut in half", ["run", SAMPLE, "--out", path("runs", "c2"), "--force", "-q", "--cache-dir", cache]
+    not_dir = write("cache-file", "x")
+    yield "5 a cache folder that cannot be written", ["run", SAMPLE, "--out", path("runs", "c3"), "--force", "-q", "--cache-dir", not_dir + "/sub"]
 
 
 def escape(s):

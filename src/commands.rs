@@ -36,6 +36,8 @@ pub fn model_info(dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
         file.eps
     );
     println!("tokenizer   {}", dir.join("tokenizer.json").display());
+    let simd = embed::kernels::Simd::available();
+    println!("kernels     {:?} (this CPU also runs: {:?})", simd[0], &simd[1..]);
     let v = model.embed(&["Il gruppo mi ha aiutato."], Prefix::Passage)?;
     println!(
         "check       a test sentence embeds to {} dimensions, norm {:.4}",
@@ -86,9 +88,12 @@ fn read_texts(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let missing = || terreno::Error::input(path, Some(1), "the table has no `text` column");
     match terreno::ingest::extension(path).as_str() {
         "parquet" => {
-            let file = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-            let df = ParquetReader::new(file).finish().map_err(|e| {
-                terreno::Error::input(path, None, format!("not a readable Parquet file: {e}"))
+            let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+            let df = terreno::files::guarded(path, || {
+                terreno::files::check_parquet(path, &bytes)?;
+                ParquetReader::new(std::io::Cursor::new(&bytes)).finish().map_err(|e| {
+                    terreno::Error::input(path, None, format!("not a readable Parquet file: {e}"))
+                })
             })?;
             let col = df.column("text").map_err(|_| missing())?.cast(&DataType::String)?;
             Ok(col.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())

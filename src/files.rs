@@ -68,9 +68,11 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
 /// Reads a Parquet table.
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    ParquetReader::new(f)
-        .finish()
-        .map_err(|e| Error::input(path, None, format!("not a readable Parquet file: {e}")))
+    guarded(path, || {
+        ParquetReader::new(f)
+            .finish()
+            .map_err(|e| Error::input(path, None, format!("not a readable Parquet file: {e}")))
+    })
 }
 
 /// Reads one member of a zip archive (`.docx`, `.qdpx`) as UTF-8 text, without its byte-order
@@ -137,4 +139,76 @@ pub fn read_zip_text<R: std::io::Read + std::io::Seek>(
         Some(t) => t.to_string(),
         None => text,
     }))
+}
+
+/// Runs a reader from another crate on an outside file, turning a panic inside it (a damaged
+/// file some readers answer with a panic, not an error) into an input error that names the
+/// file, with nothing printed: `--keep-going` then skips the file like any other bad one.
+pub fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    use std::cell::Cell;
+    use std::sync::Once;
+    thread_local!(static GUARDED: Cell<bool> = const { Cell::new(false) });
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !GUARDED.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    GUARDED.with(|g| g.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(false));
+    result.unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::input(path, None, format!("a damaged file: its reader stopped ({why})")))
+    })
+}
+
+/// Checks a Parquet file's page headers against its footer before the Parquet reader decodes
+/// it: the reader trusts a page's value count when it sizes its buffers, so a damaged or
+/// crafted page header (billions of values in a page of a few rows) would make it ask for
+/// exabytes and abort the process, which no error handling can catch.
+pub fn check_parquet(path: &Path, bytes: &[u8]) -> Result<()> {
+    use polars_parquet::parquet::page::CompressedPage;
+    use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
+    let bad = |m: String| Error::input(path, None, format!("not a readable Parquet file: {m}"));
+    let meta = read_metadata(&mut std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
+    let buffer = polars_buffer::Buffer::from(bytes.to_vec());
+    for group in &meta.row_groups {
+        let rows = group.num_rows();
+        for column in group.parquet_columns() {
+            let pages = get_page_iterator(
+                column,
+                std::io::Cursor::new(buffer.clone()),
+                Vec::new(),
+                bytes.len().max(1 << 20),
+            )
+            .map_err(|e| bad(e.to_string()))?;
+            let mut values = 0usize;
+            for page in pages {
+                let page = page.map_err(|e| bad(e.to_string()))?;
+                let CompressedPage::Data(page) = page else { continue };
+                values = values.saturating_add(page.num_values());
+                // Nested (list) columns hold more values than rows; 1,000 per row is far more
+                // than any table of passages has.
+                if values > rows.saturating_mul(1000).max(1000)
+                    || page.uncompressed_size() > 1 << 30
+                {
+                    return Err(bad(format!(
+                        "a page of column `{}` claims {} values in a row group of {rows} rows: \
+                         the file is damaged",
+                        column.descriptor().path_in_schema.join("."),
+                        page.num_values()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -151,6 +151,7 @@ pub fn candidates(
         }
     }
     let avg_words = class_tf.iter().map(|c| c.values().sum::<f64>()).sum::<f64>() / k.max(1) as f64;
+    let corpus_len: f64 = total_tf.values().sum::<f64>().max(1.0);
     let display = |stem: &str| -> String {
         gram_forms
             .get(stem)
@@ -169,11 +170,15 @@ pub fn candidates(
         .map(|c| {
             let members: Vec<usize> =
                 (0..passages.len()).filter(|&i| clustering.labels[i] == c as i32).collect();
-            // c-TF-IDF: tf in the class (normalised by its length) × log(1 + A / tf overall).
+            // c-TF-IDF: tf in the class (normalised by its length) × log(1 + A / tf overall),
+            // among the terms the class uses at least LIFT times as often as the corpus does:
+            // with few or large classes, c-TF-IDF alone ranks words every passage says
+            // ("persone", "tempo") above the class's own.
             let class_len: f64 = class_tf[c].values().sum::<f64>().max(1.0);
             let mut scored: Vec<(f64, &String)> = class_tf[c]
                 .iter()
                 .filter(|(_, &tf)| tf >= 2.0)
+                .filter(|(t, &tf)| tf / class_len >= LIFT * total_tf[*t] / corpus_len)
                 .map(|(t, &tf)| ((tf / class_len) * (1.0 + avg_words / total_tf[t]).ln(), t))
                 .collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -533,6 +538,9 @@ pub fn proposal_line(c: &Candidate) -> String {
     }
     s
 }
+
+/// How many times more often than the corpus a class must use a term for it to be a key term.
+pub const LIFT: f64 = 1.5;
 
 /// `candidates.md`: the candidates as an analyst reads them. Every text from the transcripts,
 /// the codebook or the names goes through [`md`], so nothing in them is run or changes the page.

@@ -13,14 +13,16 @@ fn same_inputs_give_byte_identical_clusters_and_candidates() {
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     files.sort();
-    let cache = dir.path().join("cache");
+    // Each run embeds everything itself (a cache of its own), with the default clustering (the
+    // sample's config sets no counts), so the vectors, the counts and the clusters are each
+    // computed twice, on 1 and on 2 threads, from inputs in opposite orders.
     let run = |name: &str, threads: &str, files: &[std::path::PathBuf]| {
         let out = dir.path().join(name);
         terreno()
             .args(["run", "--quiet", "--threads", threads, "--config"])
             .arg(root.join("data/sample.toml"))
             .arg("--cache-dir")
-            .arg(&cache)
+            .arg(dir.path().join(format!("cache-{name}")))
             .arg("--out")
             .arg(&out)
             .args(files)
@@ -31,7 +33,19 @@ fn same_inputs_give_byte_identical_clusters_and_candidates() {
     let a = run("a", "1", &files);
     files.reverse();
     let b = run("b", "2", &files);
-    for f in ["clusters.parquet", "candidates.json", "candidates.md", "passages.parquet"] {
+    for m in [manifest(&a), manifest(&b)] {
+        assert_eq!(m["counts"]["embedded_cached"], 0, "each run embeds every passage");
+        let c = &m["config"]["cluster"];
+        assert_eq!((&c["k"], &c["codes"], &c["categories"]), (&0.into(), &0.into(), &0.into()));
+    }
+    for f in [
+        "clusters.parquet",
+        "candidates.json",
+        "candidates.md",
+        "passages.parquet",
+        "embeddings.parquet",
+        "other-codes.parquet",
+    ] {
         assert_eq!(
             std::fs::read(a.join(f)).unwrap(),
             std::fs::read(b.join(f)).unwrap(),
@@ -107,45 +121,45 @@ fn one_interview_still_gives_candidates() {
 }
 
 #[test]
-fn no_key_term_on_all_parlato_interviews_is_a_stopword_filler_or_backchannel() {
+fn key_terms_are_the_words_that_set_a_candidate_apart_not_the_words_every_passage_shares() {
+    // Two groups of answers: each says its own four words, and every answer also says the
+    // same words twice (not stopwords: "persone", "tempo", "anni", "lavoro"). Key terms must
+    // rank each group's own words first (counting words alone would put the shared ones
+    // first), and never the other group's.
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("parlato");
-    // Key terms come from the passages' words, whatever embedded them: the tiny embedder
-    // clusters the 20k passages in seconds, where the model would take minutes.
-    let opts = terreno::pipeline::RunOptions {
-        inputs: vec![shared("parlato/linear-orthographic")],
-        out: out.clone(),
-        quiet: true,
-        ..Default::default()
-    };
-    let tiny = terreno::embed::TinyEmbedder::default();
-    terreno::pipeline::run(&terreno::config::Config::default(), &opts, Some(&tiny)).unwrap();
-    let analyzer = terreno::text::Analyzer::new();
-    let candidates: serde_json::Value =
+    let own =
+        [["ospedale", "medico", "terapia", "reparto"], ["scuola", "maestra", "compiti", "classe"]];
+    let shared_words = ["persone", "tempo", "anni", "lavoro"];
+    let mut csv = String::from("id,text\n");
+    for i in 0..60 {
+        let g = &own[i % 2];
+        // The shared words twice: more frequent in each group than its own words.
+        let mut words: Vec<&str> =
+            g.iter().chain(shared_words.iter()).chain(shared_words.iter()).copied().collect();
+        words.rotate_left(i % 7);
+        csv.push_str(&format!("r{i},{} {}\n", words.join(" "), g[i % 4]));
+    }
+    let input = write(dir.path(), "answers.csv", csv);
+    let out = dir.path().join("run");
+    tiny_run(&[&input], &out, false, |c| {
+        c.cluster.method = terreno::cluster::Method::Kmeans;
+        c.cluster.k = 2;
+    })
+    .unwrap();
+    let file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("candidates.json")).unwrap()).unwrap();
-    let candidates = candidates["candidates"].as_array().unwrap();
-    assert!(candidates.len() >= 20, "{}", candidates.len());
-    let backchannels = [
-        "sì", "si", "no", "okay", "ok", "mhmh", "mh", "eh", "ehm", "ah", "boh", "cioè", "allora",
-        "vabbè",
-    ];
+    let candidates = file["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 2, "{file:#}");
     for c in candidates {
-        for t in c["key_terms"].as_array().unwrap() {
-            let t = t.as_str().unwrap();
-            for w in t.split(' ') {
-                assert!(
-                    !analyzer.is_stopword(w) && !backchannels.contains(&w),
-                    "{}: key term {t:?}",
-                    c["id"]
-                );
-                assert_eq!(
-                    analyzer.words(w),
-                    [w.to_string()],
-                    "{}: {t:?} is not a clean analysis word",
-                    c["id"]
-                );
-            }
-        }
+        let terms: Vec<&str> =
+            c["key_terms"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+        let group = own.iter().position(|g| g.contains(&terms[0])).expect("a group's word first");
+        let mut first: Vec<&str> = terms[..4].to_vec();
+        first.sort();
+        let mut want = own[group].to_vec();
+        want.sort();
+        assert_eq!(first, want, "{terms:?}");
+        assert!(!terms.iter().any(|t| own[1 - group].contains(t)), "{terms:?}");
     }
 }
 

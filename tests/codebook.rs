@@ -223,22 +223,34 @@ fn pdpilot_segments_find_their_own_code_among_the_suggestions() {
     let seg_vecs = model.embed(&texts, Prefix::Passage).unwrap();
     let m = mean(&seg_vecs);
 
-    let (mut top1, mut top5) = (0, 0);
-    for ((path, _), v) in rows.iter().zip(&seg_vecs) {
-        let ranked = rank(&centre(v, &m), &code_vecs, 5);
-        let paths: Vec<String> = ranked.iter().map(|(i, _)| book.path(&codable[*i].id)).collect();
-        top1 += (paths[0] == *path) as usize;
-        top5 += paths.contains(path) as usize;
-    }
-    let n = rows.len() as f64;
+    // Top-1 and top-5 hits, with the segments centred on their mean (as terreno matches) and
+    // without (the raw e5 vectors).
+    let hits = |centred: bool| {
+        let (mut top1, mut top5) = (0, 0);
+        for ((path, _), v) in rows.iter().zip(&seg_vecs) {
+            let v = if centred { centre(v, &m) } else { v.clone() };
+            let ranked = rank(&v, &code_vecs, 5);
+            let paths: Vec<String> =
+                ranked.iter().map(|(i, _)| book.path(&codable[*i].id)).collect();
+            top1 += (paths[0] == *path) as usize;
+            top5 += paths.contains(path) as usize;
+        }
+        (top1, top5)
+    };
+    let ((top1, top5), (raw1, raw5)) = (hits(true), hits(false));
     println!(
-        "PDPilot: {} codable codes of {}; top-1 {:.3} ({top1}/241), top-5 {:.3} ({top5}/241)",
+        "PDPilot: {} codable codes of {}; centred top-1 {top1}/241, top-5 {top5}/241; raw \
+         top-1 {raw1}/241, top-5 {raw5}/241",
         codable.len(),
         book.codes.len(),
-        top1 as f64 / n,
-        top5 as f64 / n
     );
-    assert!(top5 as f64 / n >= 0.5, "top-5 accuracy {:.3} is below one half", top5 as f64 / n);
-    // Far better than chance (5 of ~77 codes).
-    assert!(top1 as f64 / n > 3.0 / codable.len() as f64);
+    // At the figures measured (centred: 73 and 157 of 241 on AVX-512 and AVX2 alike), less two
+    // segments for the last bits of floating point; centring is what lifts them.
+    assert!(top1 >= MEASURED_TOP1 - 2, "top-1 {top1}/241, measured {MEASURED_TOP1}");
+    assert!(top5 >= MEASURED_TOP5 - 2, "top-5 {top5}/241, measured {MEASURED_TOP5}");
+    assert!(top1 > raw1 && top5 > raw5, "centring no longer helps: {raw1}, {raw5}");
 }
+
+/// Segments of 241 whose own code is the first suggestion, and among the first five.
+const MEASURED_TOP1: usize = 72;
+const MEASURED_TOP5: usize = 157;

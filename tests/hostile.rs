@@ -512,3 +512,106 @@ fn two_runs_sharing_a_cache_at_once_keep_every_vector() {
     assert!(all.status.success(), "{}", stderr(&all));
     assert_eq!(manifest(&dir.path().join("all"))["counts"]["embedded_texts"], 0);
 }
+
+#[test]
+fn the_sample_runs_in_a_network_namespace_without_any_network() {
+    // `unshare -n` gives the command a network namespace of its own with no interface up:
+    // nothing can be reached, not even this machine's other addresses.
+    let probe = std::process::Command::new("unshare").args(["-n", "true"]).output();
+    if !probe.as_ref().is_ok_and(|o| o.status.success()) {
+        let why = probe.map_or_else(|e| e.to_string(), |o| stderr(&o));
+        println!("skipped: network namespaces are not permitted here ({})", why.trim());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = dir.path().join("run");
+    // A fresh cache: the model embeds every passage inside the namespace.
+    let run = std::process::Command::new("unshare")
+        .arg("-n")
+        .arg(assert_cmd::cargo::cargo_bin("terreno"))
+        .args(["run", "--quiet", "--config"])
+        .arg(root.join("data/sample.toml"))
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("--out")
+        .arg(&out)
+        .arg(root.join("data/parlato"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    let m = manifest(&out);
+    assert_eq!(m["state"], "finished");
+    assert_eq!(m["counts"]["embedded_cached"], 0);
+    assert!(out.join("candidates.md").exists() && out.join("report.html").exists());
+    // The namespace really has no network: a connection to a public address fails there.
+    let offline = std::process::Command::new("unshare")
+        .args([
+            "-n",
+            "python3",
+            "-c",
+            "import socket; socket.create_connection(('1.1.1.1', 53), 2)",
+        ])
+        .output()
+        .unwrap();
+    assert!(!offline.status.success());
+    assert!(stderr(&offline).contains("Network is unreachable"), "{}", stderr(&offline));
+}
+
+/// Replays every input `make fuzz` kept (`tests/fuzz/<target>/`, and `crashes/` when a run
+/// found any) through its reader: each gives a result or an error, never a panic.
+#[test]
+fn every_input_the_fuzzer_kept_is_read_without_a_crash() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz");
+    let texts: terreno::manual::Texts = SAMPLE
+        .iter()
+        .map(|f| {
+            (f.trim_end_matches(".txt").to_string(), std::fs::read_to_string(sample(f)).unwrap())
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut replayed = 0;
+    for entry in walkdir::WalkDir::new(&root).into_iter().filter_map(Result::ok) {
+        let path = entry.path();
+        if !entry.file_type().is_file() || path.starts_with(root.join("seeds")) {
+            continue;
+        }
+        let target = path.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        let target = if target == "crashes" {
+            path.file_name().unwrap().to_string_lossy().rsplit_once('-').unwrap().0.to_string()
+        } else {
+            target
+        };
+        let ext = path.extension().unwrap().to_string_lossy().into_owned();
+        let copy = dir.path().join(format!("input.{ext}"));
+        std::fs::copy(path, &copy).unwrap();
+        let bytes = std::fs::read(path).unwrap();
+        let outcome = std::panic::catch_unwind(|| match target.as_str() {
+            "codebook-toml" | "codebook-csv" | "qdc" => {
+                terreno::codebook::Codebook::read(&copy).map(|_| ()).map_err(|e| e.to_string())
+            }
+            "manual-csv" | "qdpx" => {
+                terreno::manual::load(&copy, &texts).map(|_| ()).map_err(|e| e.to_string())
+            }
+            "decisions" => {
+                terreno::review::read_decisions(&copy).map(|_| ()).map_err(|e| e.to_string())
+            }
+            "model" => terreno::embed::model_file::ModelFile::parse(&copy, bytes)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            _ => terreno::ingest::read_file(&copy, &Default::default())
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        });
+        assert!(outcome.is_ok(), "{} crashed its reader", path.display());
+        if let Ok(Err(message)) = outcome {
+            assert!(
+                message.contains("input."),
+                "{}: the error names no file: {message}",
+                path.display()
+            );
+        }
+        replayed += 1;
+    }
+    println!("{replayed} kept inputs replayed");
+}

@@ -238,31 +238,75 @@ fn at(
         &kept.iter().map(|&k| pred[k]).collect::<Vec<_>>(),
     );
 
-    // One-to-one mapping of assigned clusters to codes, maximising shared passages.
+    // The one-to-one mapping of clusters to codes, and the agreement it gives, on a sample of
+    // the items (indices, repeats allowed): fitted on the sample itself, so the bootstrap
+    // refits it in every round, as the intervals must (the mapping is part of the estimate).
     let assigned: Vec<usize> = (0..clusters.len()).filter(|&j| clusters[j] >= 0).collect();
-    let mut mapped: BTreeMap<usize, usize> = BTreeMap::new(); // code → column
-    if !codes.is_empty() && !assigned.is_empty() {
-        let transpose = codes.len() > assigned.len();
-        let (rows, cols) =
-            if transpose { (assigned.len(), codes.len()) } else { (codes.len(), assigned.len()) };
-        let weights = pathfinding::matrix::Matrix::from_fn(rows, cols, |(r, c)| {
-            let (code, col) = if transpose { (c, assigned[r]) } else { (r, assigned[c]) };
-            table[code][col] as i64
-        });
-        let (_, assignment) = pathfinding::kuhn_munkres::kuhn_munkres(&weights);
-        for (r, c) in assignment.into_iter().enumerate() {
-            let (code, col) = if transpose { (c, assigned[r]) } else { (r, assigned[c]) };
-            if table[code][col] > 0 {
-                mapped.insert(code, col);
+    let item_col: Vec<usize> = items.iter().map(|(i, _)| col_ix[&passages[*i].cluster]).collect();
+    let item_codes: Vec<Vec<usize>> =
+        items.iter().map(|(_, cs)| cs.iter().map(|c| code_ix[c.as_str()]).collect()).collect();
+    let fit = |sample: &[usize]| {
+        let mut t = vec![vec![0usize; clusters.len()]; codes.len()];
+        for &k in sample {
+            for &c in &item_codes[k] {
+                t[c][item_col[k]] += 1;
             }
         }
+        mapping(&t, &assigned)
+    };
+    let score = |sample: &[usize], mapped: &BTreeMap<usize, usize>| {
+        let (mut coded, mut hit, mut in_col) =
+            (vec![0; codes.len()], vec![0; codes.len()], vec![0; clusters.len()]);
+        for &k in sample {
+            in_col[item_col[k]] += 1;
+            for &c in &item_codes[k] {
+                coded[c] += 1;
+                hit[c] += (mapped.get(&c) == Some(&item_col[k])) as usize;
+            }
+        }
+        let per: Vec<reliability::Reliability> = (0..codes.len())
+            .map(|c| {
+                let auto = mapped.get(&c).map_or(0, |&j| in_col[j]);
+                reliability::binary(sample.len(), coded[c], auto, hit[c])
+            })
+            .collect();
+        // Overall: main code against the code mapped to the passage's cluster (or "none").
+        let code_of_col: BTreeMap<usize, usize> = mapped.iter().map(|(c, j)| (*j, *c)).collect();
+        let truth: Vec<usize> = sample.iter().map(|&k| item_codes[k][0]).collect();
+        let auto: Vec<usize> = sample
+            .iter()
+            .map(|&k| code_of_col.get(&item_col[k]).copied().unwrap_or(codes.len()))
+            .collect();
+        (per, reliability::reliability(&truth, &auto))
+    };
+    let all: Vec<usize> = (0..items.len()).collect();
+    let mapped = fit(&all);
+    let (per_value, overall_value) = score(&all, &mapped);
+    // Passages of one interview are not independent: whole documents are resampled.
+    let mut by_doc: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (k, (i, _)) in items.iter().enumerate() {
+        by_doc.entry(passages[*i].document.as_str()).or_default().push(k);
     }
-    let code_of_col: BTreeMap<usize, usize> = mapped.iter().map(|(c, j)| (*j, *c)).collect();
+    let groups: Vec<Vec<usize>> = by_doc.into_values().collect();
+    let mut per_samples = vec![reliability::Samples::default(); codes.len()];
+    let mut overall_samples = reliability::Samples::default();
+    let mut rng = reliability::rng(seed);
+    if groups.len() > 1 {
+        for _ in 0..rounds {
+            let sample = reliability::resample_groups(&groups, &mut rng);
+            let (per, overall) = score(&sample, &fit(&sample));
+            for (acc, r) in per_samples.iter_mut().zip(per) {
+                acc.push(r);
+            }
+            overall_samples.push(overall);
+        }
+    }
 
     let per_code = codes
         .iter()
         .enumerate()
-        .map(|(ci, code)| {
+        .zip(per_samples)
+        .map(|((ci, code), samples)| {
             let n_code = counts[code];
             let best = (0..clusters.len())
                 .filter(|&j| clusters[j] >= 0 && table[ci][j] > 0)
@@ -273,12 +317,6 @@ fn at(
                 })
                 .max_by(|a, b| a.3.total_cmp(&b.3).then(b.0.cmp(&a.0)));
             let col = mapped.get(&ci).copied();
-            let manual: Vec<usize> =
-                items.iter().map(|(_, cs)| cs.iter().any(|c| c == code) as usize).collect();
-            let auto: Vec<usize> = items
-                .iter()
-                .map(|(i, _)| col.is_some_and(|j| col_ix[&passages[*i].cluster] == j) as usize)
-                .collect();
             CodeAgreement {
                 code: code.to_string(),
                 passages: n_code,
@@ -287,16 +325,9 @@ fn at(
                 recall: best.map_or(0.0, |b| b.2),
                 f1: best.map_or(0.0, |b| b.3),
                 mapped_cluster: col.map(|j| name(clusters[j])),
-                reliability: reliability::with_intervals(&manual, &auto, rounds, seed ^ ci as u64),
+                reliability: samples.intervals(per_value[ci], items.len()),
             }
         })
-        .collect();
-
-    // Overall: main code against the code mapped to the passage's cluster (or "none").
-    let none = codes.len();
-    let auto: Vec<usize> = items
-        .iter()
-        .map(|(i, _)| code_of_col.get(&col_ix[&passages[*i].cluster]).copied().unwrap_or(none))
         .collect();
     LevelComparison {
         level,
@@ -304,11 +335,36 @@ fn at(
         partition_unassigned_as_group: with_group,
         partition_unassigned_left_out: left_out,
         per_code,
-        overall: reliability::with_intervals(&truth, &auto, rounds, seed),
+        overall: overall_samples.intervals(overall_value, items.len()),
         table_codes: codes.iter().map(|c| c.to_string()).collect(),
         table_clusters: clusters.iter().map(|&c| name(c)).collect(),
         table,
     }
+}
+
+/// The one-to-one mapping of clusters (columns of `table` in `assigned`) to codes (rows)
+/// that maximises the passages they share (Kuhn–Munkres); code → column, pairs sharing none
+/// left out.
+fn mapping(table: &[Vec<usize>], assigned: &[usize]) -> BTreeMap<usize, usize> {
+    let mut mapped = BTreeMap::new();
+    if table.is_empty() || assigned.is_empty() {
+        return mapped;
+    }
+    let transpose = table.len() > assigned.len();
+    let (rows, cols) =
+        if transpose { (assigned.len(), table.len()) } else { (table.len(), assigned.len()) };
+    let weights = pathfinding::matrix::Matrix::from_fn(rows, cols, |(r, c)| {
+        let (code, col) = if transpose { (c, assigned[r]) } else { (r, assigned[c]) };
+        table[code][col] as i64
+    });
+    let (_, assignment) = pathfinding::kuhn_munkres::kuhn_munkres(&weights);
+    for (r, c) in assignment.into_iter().enumerate() {
+        let (code, col) = if transpose { (c, assigned[r]) } else { (r, assigned[c]) };
+        if table[code][col] > 0 {
+            mapped.insert(code, col);
+        }
+    }
+    mapped
 }
 
 /// The names of a run's clusters (candidate codes) and of their categories.
@@ -496,5 +552,54 @@ mod tests {
         assert_eq!(x.reliability.value.kappa, 1.0);
         // Left out, the unassigned passage no longer counts.
         assert_eq!(c.top.partition_unassigned_left_out.passages, 5);
+    }
+
+    #[test]
+    fn intervals_resample_whole_documents() {
+        // 8 interviews of 10 passages; within each, one code and one cluster throughout. Six
+        // agree (A with C01, B with C02), two are the other way round.
+        let mut ps = Vec::new();
+        let mut segs = Vec::new();
+        for d in 0..8 {
+            let code = if d % 2 == 0 { "A" } else { "B" };
+            let cluster = if (d % 2 == 0) == (d < 6) { 0 } else { 1 };
+            for i in 0..10 {
+                let doc = format!("D{d}");
+                ps.push(PassageSpan {
+                    id: format!("{doc}:{i}"),
+                    document: doc.clone(),
+                    start: i * 10,
+                    end: i * 10 + 10,
+                    cluster,
+                });
+                segs.push(CodedSegment {
+                    document: doc,
+                    start: i * 10,
+                    end: i * 10 + 10,
+                    code: code.into(),
+                });
+            }
+        }
+        let coding = ManualCoding { total: 80, segments: segs, ..Default::default() };
+        let codes: BTreeMap<i32, String> = (0..2).map(|c| (c, format!("C{:02}", c + 1))).collect();
+        let names = Names { codes, ..Names::default() };
+        let c = compare(&ps, &coding, &names, 1000, 3);
+        let overall = c.top.overall;
+        assert!((overall.value.kappa - 0.5).abs() < 1e-9, "{overall:?}");
+        // The same ratings resampled passage by passage, as if independent.
+        let truth: Vec<usize> =
+            ps.iter().map(|p| p.document[1..].parse::<usize>().unwrap() % 2).collect();
+        let auto: Vec<usize> = ps.iter().map(|p| p.cluster as usize).collect();
+        let naive = reliability::with_intervals(&truth, &auto, 1000, 3);
+        assert!((naive.value.kappa - 0.5).abs() < 1e-9);
+        let width = |i: reliability::Interval| i.high - i.low;
+        println!("kappa 0.5: by document {:?}, by passage {:?}", overall.kappa_ci, naive.kappa_ci);
+        assert!(
+            width(overall.kappa_ci) > 1.8 * width(naive.kappa_ci),
+            "by document {:?}, by passage {:?}",
+            overall.kappa_ci,
+            naive.kappa_ci
+        );
+        assert!(overall.kappa_ci.low <= 0.5 && overall.kappa_ci.high >= 0.5);
     }
 }

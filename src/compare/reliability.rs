@@ -74,14 +74,32 @@ pub fn reliability(a: &[usize], b: &[usize]) -> Reliability {
         pb[y] += 1.0;
         agree += (x == y) as u8 as f64;
     }
+    from_counts(n, agree, &pa, &pb)
+}
+
+/// A code applied or not by each rater, from counts: `items`, items the first rater coded
+/// (`a`), the second (`b`), and both (`both`).
+pub fn binary(items: usize, a: usize, b: usize, both: usize) -> Reliability {
+    if items == 0 {
+        return Reliability::default();
+    }
+    let n = items as f64;
+    let (a, b, both) = (a as f64, b as f64, both as f64);
+    let neither = n - a - b + both;
+    from_counts(n, both + neither, &[n - a, a], &[n - b, b])
+}
+
+/// The coefficients from the number of items, those agreed on, and each rater's count per
+/// category.
+fn from_counts(n: f64, agree: f64, pa: &[f64], pb: &[f64]) -> Reliability {
     let po = agree / n;
     // Cohen: chance from each rater's own marginals.
-    let pe_k: f64 = pa.iter().zip(&pb).map(|(x, y)| (x / n) * (y / n)).sum();
+    let pe_k: f64 = pa.iter().zip(pb).map(|(x, y)| (x / n) * (y / n)).sum();
     let kappa = ratio(po - pe_k, 1.0 - pe_k);
     // Krippendorff (nominal, two coders, no missing values): from the coincidence matrix,
     // alpha = 1 − (n_pairable − 1) · disagreeing pairs / Σ_{c≠k} n_c n_k.
     let total = 2.0 * n;
-    let nc: Vec<f64> = pa.iter().zip(&pb).map(|(x, y)| x + y).collect();
+    let nc: Vec<f64> = pa.iter().zip(pb).map(|(x, y)| x + y).collect();
     let observed_dis = 2.0 * (n - agree);
     let expected_dis: f64 = nc.iter().map(|c| c * (total - c)).sum();
     let alpha =
@@ -93,42 +111,74 @@ pub fn reliability(a: &[usize], b: &[usize]) -> Reliability {
     Reliability { percent: po, kappa, alpha, ac1 }
 }
 
-/// The coefficients with 95% percentile-bootstrap intervals (`rounds` resamples of the items,
-/// seeded).
-pub fn with_intervals(a: &[usize], b: &[usize], rounds: usize, seed: u64) -> WithIntervals {
-    let value = reliability(a, b);
-    let n = a.len();
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let (mut ks, mut als, mut acs) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut ra, mut rb) = (vec![0; n], vec![0; n]);
-    if n > 1 {
-        for _ in 0..rounds {
-            for i in 0..n {
-                let j = (rng.next_u64() % n as u64) as usize;
-                ra[i] = a[j];
-                rb[i] = b[j];
+/// Bootstrap samples of the coefficients, gathered round by round.
+#[derive(Debug, Clone, Default)]
+pub struct Samples {
+    kappa: Vec<f64>,
+    alpha: Vec<f64>,
+    ac1: Vec<f64>,
+}
+
+impl Samples {
+    /// Adds one resample's coefficients.
+    pub fn push(&mut self, r: Reliability) {
+        self.kappa.push(r.kappa);
+        self.alpha.push(r.alpha);
+        self.ac1.push(r.ac1);
+    }
+
+    /// The point estimates with the 95% percentile intervals of the samples.
+    pub fn intervals(mut self, value: Reliability, items: usize) -> WithIntervals {
+        let interval = |v: &mut Vec<f64>| {
+            if v.is_empty() {
+                return Interval::default();
             }
-            let r = reliability(&ra, &rb);
-            ks.push(r.kappa);
-            als.push(r.alpha);
-            acs.push(r.ac1);
+            v.sort_by(f64::total_cmp);
+            let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+            Interval { low: at(0.025), high: at(0.975) }
+        };
+        WithIntervals {
+            value,
+            kappa_ci: interval(&mut self.kappa),
+            alpha_ci: interval(&mut self.alpha),
+            ac1_ci: interval(&mut self.ac1),
+            items,
         }
     }
-    let interval = |v: &mut Vec<f64>| {
-        if v.is_empty() {
-            return Interval::default();
-        }
-        v.sort_by(f64::total_cmp);
-        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-        Interval { low: at(0.025), high: at(0.975) }
-    };
-    WithIntervals {
-        value,
-        kappa_ci: interval(&mut ks),
-        alpha_ci: interval(&mut als),
-        ac1_ci: interval(&mut acs),
-        items: n,
+}
+
+/// Indices of items for one bootstrap round that resamples *groups* (documents) with
+/// replacement and takes every item of each group drawn: passages of one interview are not
+/// independent, so resampling them one by one gives intervals that are too narrow.
+pub fn resample_groups(groups: &[Vec<usize>], rng: &mut impl RngCore) -> Vec<usize> {
+    let mut out = Vec::new();
+    for _ in 0..groups.len() {
+        let g = (rng.next_u64() % groups.len() as u64) as usize;
+        out.extend_from_slice(&groups[g]);
     }
+    out
+}
+
+/// The bootstrap's random numbers, seeded.
+pub fn rng(seed: u64) -> impl RngCore {
+    rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed)
+}
+
+/// The coefficients with 95% percentile-bootstrap intervals, `rounds` resamples of the items
+/// one by one (seeded): for items that are independent of each other.
+pub fn with_intervals(a: &[usize], b: &[usize], rounds: usize, seed: u64) -> WithIntervals {
+    let singletons: Vec<Vec<usize>> = (0..a.len()).map(|i| vec![i]).collect();
+    let mut rng = rng(seed);
+    let mut samples = Samples::default();
+    if a.len() > 1 {
+        for _ in 0..rounds {
+            let s = resample_groups(&singletons, &mut rng);
+            let ra: Vec<usize> = s.iter().map(|&i| a[i]).collect();
+            let rb: Vec<usize> = s.iter().map(|&i| b[i]).collect();
+            samples.push(reliability(&ra, &rb));
+        }
+    }
+    samples.intervals(reliability(a, b), a.len())
 }
 
 #[cfg(test)]

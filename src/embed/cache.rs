@@ -121,7 +121,7 @@ fn read_shard(path: &Path, into: &mut HashMap<[u8; 16], Vec<f32>>) -> Result<Sha
 fn read_legacy(path: &Path, into: &mut HashMap<[u8; 16], Vec<f32>>) -> Result<()> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let bad = |e: PolarsError| Error::input(path, None, format!("not a readable cache file: {e}"));
-    let df = ParquetReader::new(file).finish().map_err(bad)?;
+    let df = crate::files::guarded(path, || ParquetReader::new(file).finish().map_err(bad))?;
     let keys = df.column("key").and_then(|c| Ok(c.binary()?.clone())).map_err(bad)?;
     let vecs = df.column("vector").and_then(|c| Ok(c.list()?.clone())).map_err(bad)?;
     for (k, v) in keys.iter().zip(vecs.amortized_iter()) {

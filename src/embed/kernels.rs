@@ -87,6 +87,54 @@ pub unsafe fn matmul_strided(
 
 const LANES: usize = 16;
 
+/// The instruction sets the element-wise kernels are compiled for, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simd {
+    /// AVX-512 (F, BW, DQ, VL) with AVX2 and FMA.
+    Avx512,
+    /// AVX2 with FMA.
+    Avx2,
+    /// The baseline: what any x86-64 (or other) CPU runs.
+    Portable,
+}
+
+impl Simd {
+    /// The paths this CPU can run, best first (always ending with the portable one).
+    pub fn available() -> Vec<Simd> {
+        let mut out = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512dq")
+                && std::is_x86_feature_detected!("avx512vl")
+            {
+                out.push(Simd::Avx512);
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                out.push(Simd::Avx2);
+            }
+        }
+        out.push(Simd::Portable);
+        out
+    }
+}
+
+thread_local! {
+    /// The path this thread's kernels take; `None`: the best available. Set by tests, which
+    /// check every path the machine has against the portable one.
+    static FORCED: std::cell::Cell<Option<Simd>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with this thread's element-wise kernels on `path` (one [`Simd::available`] gives).
+pub fn with_simd<T>(path: Simd, f: impl FnOnce() -> T) -> T {
+    assert!(Simd::available().contains(&path), "{path:?} is not available on this CPU");
+    let before = FORCED.with(|c| c.replace(Some(path)));
+    let out = f();
+    FORCED.with(|c| c.set(before));
+    out
+}
+
 macro_rules! dispatch {
     ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),*) => $body:ident) => {
         $(#[$doc])*
@@ -97,12 +145,15 @@ macro_rules! dispatch {
                 unsafe fn avx512($($arg: $ty),*) { $body($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) { $body($($arg),*) }
-                if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
+                let forced = FORCED.with(|c| c.get());
+                if forced.is_none_or(|f| f == Simd::Avx512)
+                    && std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
                     && std::is_x86_feature_detected!("avx512dq") && std::is_x86_feature_detected!("avx512vl") {
                     // SAFETY: the features were detected.
                     return unsafe { avx512($($arg),*) };
                 }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                if forced.is_none_or(|f| f == Simd::Avx2)
+                    && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                     // SAFETY: the features were detected.
                     return unsafe { avx2($($arg),*) };
                 }
@@ -276,6 +327,52 @@ mod tests {
         let mut g = vec![-1.0f32, 0.0, 1.0, 3.0];
         gelu(&mut g);
         assert!((g[2] - 0.841_344_7).abs() < 1e-6 && (g[0] + 0.158_655_3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn every_simd_path_of_this_machine_agrees_with_the_portable_one() {
+        let paths = Simd::available();
+        println!("paths on this CPU: {paths:?}");
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 * 8.0 - 4.0
+        };
+        // Lengths around the lanes: remainders are where paths differ.
+        for n in [1usize, 15, 16, 17, 33, 384, 1536] {
+            let x: Vec<f32> = (0..n).map(|_| rand()).collect();
+            let y: Vec<f32> = (0..n).map(|_| rand()).collect();
+            let w: Vec<f32> = (0..n).map(|_| rand()).collect();
+            let b: Vec<f32> = (0..n).map(|_| rand()).collect();
+            let run = |path: Simd| {
+                with_simd(path, || {
+                    let mut g = x.clone();
+                    gelu(&mut g);
+                    let mut s = x.clone();
+                    softmax(&mut s, n, 0.125);
+                    let mut a = x.clone();
+                    add_layernorm(&mut a, &y, &w, &b, 1e-12);
+                    let mut l = x.clone();
+                    layernorm(&mut l, &w, &b, 1e-12);
+                    [g, s, a, l]
+                })
+            };
+            let reference = run(Simd::Portable);
+            for &path in &paths {
+                let got = run(path);
+                for (op, (r, g)) in ["gelu", "softmax", "add_layernorm", "layernorm"]
+                    .iter()
+                    .zip(reference.iter().zip(&got))
+                {
+                    for (i, (a, b)) in r.iter().zip(g).enumerate() {
+                        let tol = 2e-6 * a.abs().max(1.0);
+                        assert!((a - b).abs() <= tol, "{path:?} {op} n={n} [{i}]: {a} vs {b}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 pub mod cache;
 pub mod e5;
 pub mod fetch;
-mod kernels;
+pub mod kernels;
 pub mod model_file;
 
 use std::path::PathBuf;

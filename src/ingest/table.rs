@@ -48,29 +48,35 @@ pub(crate) fn read_delimited(
 
 /// Reads a Parquet table; every column is kept as text.
 pub(crate) fn read_parquet(path: &Path, bytes: &[u8], config: &IngestConfig) -> Result<Document> {
-    let df = ParquetReader::new(std::io::Cursor::new(bytes))
-        .finish()
-        .map_err(|e| Error::input(path, None, format!("not a readable Parquet file: {e}")))?;
-    let headers: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-    let mut columns = Vec::new();
-    for c in df.columns() {
-        let s = c.as_materialized_series().cast(&DataType::String).map_err(|_| {
-            Error::input(
-                path,
-                None,
-                format!(
-                    "column `{}` holds {} values; terreno reads columns of text, numbers, dates \
-                     and true/false",
-                    c.name(),
-                    c.dtype()
-                ),
-            )
-        })?;
-        columns.push(s.str()?.clone());
-    }
-    let rows = (0..df.height())
-        .map(|i| (None, columns.iter().map(|c| c.get(i).map(str::to_string)).collect()))
-        .collect();
+    // The whole reading is guarded: a damaged file can make the Parquet reader panic while it
+    // decodes as well as while it opens the file.
+    crate::files::guarded(path, || crate::files::check_parquet(path, bytes))?;
+    let (headers, rows) = crate::files::guarded(path, || {
+        let df = ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .map_err(|e| Error::input(path, None, format!("not a readable Parquet file: {e}")))?;
+        let headers: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+        let mut columns = Vec::new();
+        for c in df.columns() {
+            let s = c.as_materialized_series().cast(&DataType::String).map_err(|_| {
+                Error::input(
+                    path,
+                    None,
+                    format!(
+                        "column `{}` holds {} values; terreno reads columns of text, numbers, \
+                         dates and true/false",
+                        c.name(),
+                        c.dtype()
+                    ),
+                )
+            })?;
+            columns.push(s.str()?.clone());
+        }
+        let rows: Vec<RawRow> = (0..df.height())
+            .map(|i| (None, columns.iter().map(|c| c.get(i).map(str::to_string)).collect()))
+            .collect();
+        Ok((headers, rows))
+    })?;
     build(path, &headers, rows, config)
 }
 
