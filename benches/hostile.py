@@ -92,10 +92,11 @@ def sample_text():
 
 
 def run(args, cwd=None, stdin=None):
-    cmd = ["/usr/bin/time", "-f", "MAXRSS %M", BIN] + args
+    cmd = ["/usr/bin/time", "-f", "MAXRSS %M %e", BIN] + args
     p = subprocess.run(cmd, cwd=cwd or tmp, capture_output=True, text=True, input=stdin, timeout=600)
     err = [l for l in p.stderr.splitlines() if l.strip()]
     rss = next((int(l.split()[1]) for l in err if l.startswith("MAXRSS")), 0)
+    secs = next((float(l.split()[2]) for l in err if l.startswith("MAXRSS")), 0.0)
     rest = [l for l in err if not l.startswith("MAXRSS") and "Command terminated" not in l
             and "Command exited" not in l]
     code = p.returncode
@@ -104,9 +105,10 @@ def run(args, cwd=None, stdin=None):
             code = 128 + int(l.split()[-1])
     lines = p.stdout.splitlines()
     said = [l for l in lines if any(w in l for w in NOTABLE)] or [
+        l for l in lines if "from the cache" in l] or [
         l for l in lines if "segments placed" in l or "passages (" in l]
     msg = rest[-1] if rest else ("stdout: " + said[0].strip() if said else "")
-    return code, msg, rss, p
+    return code, msg, rss, secs
 
 
 NOTABLE = ("skipped", "not placed", "warning:", "symlink", "set aside", "cannot be written",
@@ -179,7 +181,8 @@ def cases():
     yield "10 file name with a newline (unreadable file)", ["run", nl] + out("h")
     vtt = write("cue.vtt", "WEBVTT\n\n100000000000000000000000:00:00.000 --> 100000000000000000000000:00:01.000\nA: ciao come stai oggi\n")
     yield "10 cue at hour 10^23", ["run", vtt] + out("i")
-    speakers = write("speakers.txt", "".join(f"S{i:05d}x: parola numero {i}\n" for i in range(40000)))
+    letters = lambda i: "".join(chr(97 + (i // 26 ** k) % 26) for k in range(4))
+    speakers = write("speakers.txt", "".join(f"Parlante{letters(i)}: parola numero {i}\n" for i in range(40000)))
     yield "10 40,000 distinct speaker labels", ["run", speakers] + out("j")
     lc = write("list.parquet", b"", "wb")
     try:
@@ -211,22 +214,22 @@ def escape(s):
 
 def main():
     print(f"binary: {BIN}\n")
-    print("| case | exit | last line of stderr | peak MiB |")
-    print("|---|---|---|---|")
+    print("| case | exit | what it said | peak MiB | s |")
+    print("|---|---|---|---|---|")
     gen = cases()
     item = next(gen)
     while True:
         name, args = item[0], item[1]
         cwd = item[2] if len(item) > 2 else None
         if args is None:
-            print(f"| {name} | | (see the tests) | |")
+            print(f"| {name} | | (see the tests) | | |")
         else:
-            code, msg, rss, _ = run(args, cwd)
+            code, msg, rss, secs = run(args, cwd)
             if cwd and os.path.exists(os.path.join(cwd, "PWNED")):
                 msg = "PWNED: pip/__main__.py of the current folder ran; " + msg
                 os.remove(os.path.join(cwd, "PWNED"))
             msg = msg.replace("|", "\\|").replace(tmp, "…")[:160]
-            print(f"| {name} | {code} | {msg} | {rss >> 10} |", flush=True)
+            print(f"| {name} | {code} | {msg} | {rss >> 10} | {secs:.1f} |", flush=True)
         try:
             item = next(gen)
         except StopIteration:

@@ -347,11 +347,18 @@ impl RunDir {
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = std::fs::read_to_string(&path).unwrap_or_default();
                 let holder = holder.trim();
-                return Err(self.error(format!(
-                    "this run directory is in use by {}; wait for it to finish, or choose \
-                     another --out",
-                    if holder.is_empty() { "another process".to_string() } else { holder.into() }
-                )));
+                // The file names the last process that held the directory whole; if that one
+                // is gone, the holders now are reviewers (they share it and write no name).
+                let pid = holder.strip_prefix("PID ").and_then(|r| r.split(' ').next());
+                let gone = pid.is_some_and(|p| {
+                    cfg!(target_os = "linux") && !Path::new("/proc").join(p).exists()
+                });
+                let who = if holder.is_empty() || gone {
+                    "a review (`terreno review`); finish it first".to_string()
+                } else {
+                    format!("{holder}; wait for it to finish, or choose another --out")
+                };
+                return Err(self.error(format!("this run directory is in use by {who}")));
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }

@@ -418,7 +418,7 @@ fn two_reviewers_at_once_keep_every_decision_with_its_own_number_and_undo_their_
     marta.decide(&ids[3], confirm("Famiglia"), "").unwrap();
     // While they review, a run over the directory is refused.
     let refused = tiny_run(&[sample("PTA007.txt")], &run, true, |_| {}).unwrap_err().to_string();
-    assert!(refused.contains("in use"), "{refused}");
+    assert!(refused.contains("this run directory is in use"), "{refused}");
     // Giulia's undo takes back her last decision, not Marta's later one.
     let undone = giulia.undo().unwrap().unwrap();
     assert_eq!((undone.candidate.as_str(), undone.who.as_str()), (ids[2].as_str(), "giulia"));
