@@ -241,13 +241,24 @@ fn interactive_review_in_a_terminal_confirms_renames_quits_and_resumes() {
     p.exp_string(&l("new name:")).unwrap();
     p.send_line("Città che cambia").unwrap();
     p.exp_string(&l("label:     Città che cambia")).unwrap();
+    // Its category, renamed as a whole from the card.
+    p.exp_string(&l("decision [")).unwrap();
+    p.send_line("k").unwrap();
+    p.exp_string(&l(": (c)onfirm it or (r)ename it?")).unwrap();
+    p.send_line("r").unwrap();
+    p.exp_string(&l("new name:")).unwrap();
+    p.send_line("Vivere a Torino").unwrap();
+    p.exp_string(&l(" renamed")).unwrap();
+    p.exp_string(&l("Vivere a Torino")).unwrap();
     p.exp_string(&l("decision [")).unwrap();
     p.send_line("q").unwrap();
     p.exp_string(&l("1 of")).unwrap();
     p.exp_eof().unwrap();
 
     let log = decisions(&run);
-    assert_eq!(log.len(), 2);
+    assert_eq!(log.len(), 3);
+    assert!(log[2]["candidate"].as_str().unwrap().starts_with('K'), "{}", log[2]);
+    assert_eq!((&log[2]["action"], &log[2]["name"]), (&"rename".into(), &"Vivere a Torino".into()));
     assert_eq!(log[0]["action"], "confirm");
     assert_eq!(
         log[0]["definition"],
@@ -276,8 +287,8 @@ fn interactive_review_in_a_terminal_confirms_renames_quits_and_resumes() {
     p.exp_eof().unwrap();
     let log = decisions(&run);
     let actions: Vec<&str> = log.iter().map(|d| d["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["confirm", "rename", "reject", "undo"]);
-    assert_eq!(log[3]["undoes"], 3);
+    assert_eq!(actions, ["confirm", "rename", "rename", "reject", "undo"]);
+    assert_eq!(log[4]["undoes"], 4);
     // Nothing changed the codebook in the second session.
     assert!(!run.join("codebook-v2.toml").exists());
 }

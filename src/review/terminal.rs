@@ -15,6 +15,7 @@ const HELP: &str = "\
   m  merge with another candidate (they become one code)
   x  reject it (say why)
   s  skip it for now
+  k  confirm or rename the candidate's category as a whole
   u  undo the last decision
   q  quit: decisions are saved; `terreno review` again resumes here
 ";
@@ -75,7 +76,7 @@ pub fn review(session: &mut Session, input: &mut dyn BufRead, out: &mut dyn Writ
         };
         let position = session.candidates.iter().position(|c| c.id == cand.id).unwrap_or(0) + 1;
         io.say(&card(session, &cand, position, total))?;
-        let Some(choice) = io.ask("decision [c a r m x s u q ?]: ")? else {
+        let Some(choice) = io.ask("decision [c a r m x s k u q ?]: ")? else {
             return Ok(End::Quit);
         };
         let label = session.standing(&cand.id).label;
@@ -112,6 +113,35 @@ pub fn review(session: &mut Session, input: &mut dyn BufRead, out: &mut dyn Writ
                     return Ok(End::Quit);
                 };
                 session.decide(&cand.id, Action::Reject { reason }, "")
+            }
+            "k" | "category" => {
+                let Some(k) = session.categories.iter().find(|k| k.index == cand.category) else {
+                    io.say("  this candidate is in no category\n")?;
+                    continue;
+                };
+                let (k, current) = (k.id.clone(), session.standing(&k.id).label);
+                let ask = format!("  category {k} {current}: (c)onfirm it or (r)ename it? ");
+                let Some(what) = io.ask(&ask)? else { return Ok(End::Quit) };
+                match what.trim().to_lowercase().as_str() {
+                    "c" | "confirm" => {
+                        let Some(name) = io.ask(&format!("  name [{current}]: "))? else {
+                            return Ok(End::Quit);
+                        };
+                        let name = if name.trim().is_empty() { current } else { name };
+                        let Some(definition) = io.ask("  definition: ")? else {
+                            return Ok(End::Quit);
+                        };
+                        session.decide(&k, Action::Confirm { name, definition, parent: None }, "")
+                    }
+                    "r" | "rename" => {
+                        let Some(name) = io.ask("  new name: ")? else { return Ok(End::Quit) };
+                        session.decide(&k, Action::Rename { name }, "")
+                    }
+                    _ => {
+                        io.say("  nothing done\n")?;
+                        continue;
+                    }
+                }
             }
             "s" | "skip" => {
                 skipped.insert(cand.id.clone());
