@@ -178,6 +178,8 @@ pub fn check_parquet(path: &Path, bytes: &[u8]) -> Result<()> {
     use polars_parquet::parquet::page::CompressedPage;
     use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
     let bad = |m: String| Error::input(path, None, format!("not a readable Parquet file: {m}"));
+    thrift_sizes(footer(bytes).ok_or_else(|| bad("no Parquet footer".into()))?, 0)
+        .map_err(|m| bad(format!("its footer is damaged ({m})")))?;
     let meta = read_metadata(&mut std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
     let buffer = polars_buffer::Buffer::from(bytes.to_vec());
     for group in &meta.row_groups {
@@ -211,4 +213,107 @@ pub fn check_parquet(path: &Path, bytes: &[u8]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The footer of a Parquet file: its metadata, before the 4-byte length and `PAR1`.
+fn footer(bytes: &[u8]) -> Option<&[u8]> {
+    let n = bytes.len();
+    if n < 12 || &bytes[n - 4..] != b"PAR1" || &bytes[..4] != b"PAR1" {
+        return None;
+    }
+    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().ok()?) as usize;
+    (len <= n - 12).then(|| &bytes[n - 8 - len..n - 8])
+}
+
+/// Walks a Thrift compact-protocol struct (the Parquet footer) and checks that every list,
+/// map and string it declares fits in the bytes that are left: the Parquet reader allocates
+/// what a length declares before reading it, so a crafted length of billions aborts it.
+/// Returns the bytes after the struct.
+fn thrift_sizes(mut b: &[u8], depth: usize) -> std::result::Result<&[u8], String> {
+    fn varint(b: &mut &[u8]) -> std::result::Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = b.split_first().ok_or("cut short")?;
+            *b = rest;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("a number too long".into())
+    }
+    /// One value of `kind`; `element`: inside a list, set or map, where a boolean takes a byte.
+    fn value(
+        b: &mut &[u8],
+        kind: u8,
+        depth: usize,
+        element: bool,
+    ) -> std::result::Result<(), String> {
+        if depth > 64 {
+            return Err("nested too deep".into());
+        }
+        let take = |b: &mut &[u8], n: u64| -> std::result::Result<(), String> {
+            if n > b.len() as u64 {
+                return Err(format!("a length of {n} with {} bytes left", b.len()));
+            }
+            *b = &b[n as usize..];
+            Ok(())
+        };
+        match kind {
+            1 | 2 if element => take(b, 1),
+            1 | 2 => Ok(()),
+            3 => take(b, 1),
+            4..=6 => varint(b).map(drop),
+            7 => take(b, 8),
+            8 => {
+                let n = varint(b)?;
+                take(b, n)
+            }
+            9 | 10 => {
+                let (&h, rest) = b.split_first().ok_or("cut short")?;
+                *b = rest;
+                let n = if h >> 4 == 15 { varint(b)? } else { u64::from(h >> 4) };
+                // Every element takes at least one byte (booleans in a list do too).
+                if n > b.len() as u64 {
+                    return Err(format!("a list of {n} with {} bytes left", b.len()));
+                }
+                (0..n).try_for_each(|_| value(b, h & 0x0f, depth + 1, true))
+            }
+            11 => {
+                let n = varint(b)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if n > b.len() as u64 {
+                    return Err(format!("a map of {n} with {} bytes left", b.len()));
+                }
+                let (&h, rest) = b.split_first().ok_or("cut short")?;
+                *b = rest;
+                (0..n).try_for_each(|_| {
+                    value(b, h >> 4, depth + 1, true)?;
+                    value(b, h & 0x0f, depth + 1, true)
+                })
+            }
+            12 => {
+                *b = thrift_sizes(b, depth + 1)?;
+                Ok(())
+            }
+            other => Err(format!("an unknown field type {other}")),
+        }
+    }
+    if depth > 64 {
+        return Err("nested too deep".into());
+    }
+    loop {
+        let (&h, rest) = b.split_first().ok_or("cut short")?;
+        b = rest;
+        if h == 0 {
+            return Ok(b);
+        }
+        if h >> 4 == 0 {
+            // A long-form field id follows (zigzag i16).
+            varint(&mut b)?;
+        }
+        value(&mut b, h & 0x0f, depth, false)?;
+    }
 }

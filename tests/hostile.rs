@@ -615,3 +615,32 @@ fn every_input_the_fuzzer_kept_is_read_without_a_crash() {
     }
     println!("{replayed} kept inputs replayed");
 }
+
+#[test]
+fn parquet_files_the_fuzzer_crafted_are_named_errors_not_aborts() {
+    // Each of these aborted or panicked inside the Parquet reader (under a 4 GiB memory limit:
+    // it allocated what a damaged length declared, 2⁶¹ bytes or 5 GB).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/parquet");
+    for (file, says) in [
+        (
+            "page-values-2-to-the-64.parquet",
+            "a page of column `id` claims 18446744073709551552 values",
+        ),
+        ("column-shorter-than-its-table.parquet", "a damaged file: its reader stopped"),
+        (
+            "footer-list-of-82-million.parquet",
+            "its footer is damaged (a list of 82067958 with 754 bytes left)",
+        ),
+    ] {
+        let out = std::process::Command::new("prlimit")
+            .arg("--as=4294967296")
+            .arg(assert_cmd::cargo::cargo_bin("terreno"))
+            .args(["run", "--no-embed", "--quiet", "--out"])
+            .arg(tempfile::tempdir().unwrap().path().join("run"))
+            .arg(dir.join(file))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{file}: {}", stderr(&out));
+        assert!(stderr(&out).contains(file) && stderr(&out).contains(says), "{}", stderr(&out));
+    }
+}
