@@ -166,6 +166,46 @@ pub struct Codebook {
     pub codes: Vec<Code>,
 }
 
+/// Ids handed out while a codebook is read: the taken ones, and for each name the next number
+/// to try, so that a long codebook (or one with thousands of codes of one name) is read in
+/// linear time.
+#[derive(Debug, Default)]
+pub struct FreshIds {
+    taken: BTreeSet<String>,
+    next: BTreeMap<String, usize>,
+}
+
+impl FreshIds {
+    /// The ids `book` already uses.
+    pub fn new(book: &Codebook) -> FreshIds {
+        FreshIds { taken: book.codes.iter().map(|c| c.id.clone()).collect(), ..FreshIds::default() }
+    }
+
+    /// Marks `id` as taken.
+    pub fn take(&mut self, id: &str) {
+        self.taken.insert(id.to_string());
+    }
+
+    /// A new id for `name` (its slug, else the slug with the next free number), now taken.
+    pub fn fresh(&mut self, name: &str) -> String {
+        let base = slug(name);
+        let id = if self.taken.contains(&base) {
+            let n = self.next.entry(base.clone()).or_insert(2);
+            loop {
+                let id = format!("{base}-{n}");
+                *n += 1;
+                if !self.taken.contains(&id) {
+                    break id;
+                }
+            }
+        } else {
+            base
+        };
+        self.taken.insert(id.clone());
+        id
+    }
+}
+
 /// A GUID derived from a code id: the same id always gets the same GUID, so exports stay
 /// stable without storing anything.
 pub fn guid_for(id: &str) -> String {
@@ -222,12 +262,7 @@ impl Codebook {
 
     /// A new id for `name`, unique in this codebook.
     pub fn fresh_id(&self, name: &str) -> String {
-        let base = slug(name);
-        let taken: BTreeSet<&str> = self.codes.iter().map(|c| c.id.as_str()).collect();
-        if !taken.contains(base.as_str()) {
-            return base;
-        }
-        (2..).map(|n| format!("{base}-{n}")).find(|id| !taken.contains(id.as_str())).unwrap()
+        FreshIds::new(self).fresh(name)
     }
 
     /// `Parent > Child` for a code.

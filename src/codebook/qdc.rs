@@ -203,6 +203,19 @@ pub fn read_codes(
     parent: Option<&str>,
     book: &mut Codebook,
 ) -> Result<()> {
+    let mut ids = super::FreshIds::new(book);
+    read_codes_into(path, doc, node, parent, book, &mut ids)
+}
+
+/// [`read_codes`], with the ids taken so far (so a long codebook is read in linear time).
+fn read_codes_into(
+    path: &Path,
+    doc: &roxmltree::Document,
+    node: roxmltree::Node,
+    parent: Option<&str>,
+    book: &mut Codebook,
+    ids: &mut super::FreshIds,
+) -> Result<()> {
     for n in node.children().filter(|n| n.tag_name().name() == "Code") {
         let line = doc.text_pos_at(n.range().start).row as usize;
         let bad = |m: String| Error::input(path, Some(line), m);
@@ -220,10 +233,11 @@ pub fn read_codes(
             .unwrap_or_default();
         let id =
             undescribe(&mut code, &description).map_err(|m| bad(format!("code {name:?}: {m}")))?;
-        code.id = id.unwrap_or_else(|| book.fresh_id(name));
+        code.id = id.unwrap_or_else(|| ids.fresh(name));
         let id = code.id.clone();
+        ids.take(&id);
         book.codes.push(code);
-        read_codes(path, doc, n, Some(&id), book)?;
+        read_codes_into(path, doc, n, Some(&id), book, ids)?;
     }
     Ok(())
 }

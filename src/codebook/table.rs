@@ -102,6 +102,7 @@ pub fn from_csv(path: &Path, text: &str, delimiter: u8) -> Result<Codebook> {
     })?;
     let mut book = Codebook::default();
     let mut parents: Vec<(usize, String, usize)> = Vec::new();
+    let mut ids = super::FreshIds::default();
     for record in reader.records() {
         let record = record.map_err(|e| {
             Error::input(path, e.position().map(|p| p.line() as usize), e.to_string())
@@ -118,8 +119,9 @@ pub fn from_csv(path: &Path, text: &str, delimiter: u8) -> Result<Codebook> {
             return Err(Error::input(path, Some(line), "a code without a name"));
         }
         let id = get("id");
-        let mut code =
-            Code::new(if id.is_empty() { book.fresh_id(&name) } else { id }, name.clone());
+        let id = if id.is_empty() { ids.fresh(&name) } else { id };
+        ids.take(&id);
+        let mut code = Code::new(id, name.clone());
         code.guid = get("guid");
         code.short = get("short");
         code.definition = get("definition");
@@ -157,14 +159,20 @@ pub fn from_csv(path: &Path, text: &str, delimiter: u8) -> Result<Codebook> {
         }
         book.codes.push(code);
     }
-    // A parent may be named by id or by name, and may come later in the table.
+    // A parent may be named by id or by name, and may come later in the table (looked up in
+    // maps: a long table must not take quadratic time).
+    let mut by_id: std::collections::HashMap<&str, usize> = Default::default();
+    let mut by_name: std::collections::HashMap<&str, usize> = Default::default();
+    for (i, c) in book.codes.iter().enumerate() {
+        by_id.entry(c.id.as_str()).or_insert(i);
+        by_name.entry(c.name.as_str()).or_insert(i);
+    }
+    let mut resolved = Vec::with_capacity(parents.len());
     for (i, parent, line) in parents {
-        let id = book
-            .codes
-            .iter()
-            .find(|c| c.id == parent)
-            .or_else(|| book.codes.iter().find(|c| c.name == parent))
-            .map(|c| c.id.clone())
+        let id = by_id
+            .get(parent.as_str())
+            .or_else(|| by_name.get(parent.as_str()))
+            .map(|&j| book.codes[j].id.clone())
             .ok_or_else(|| {
                 Error::input(
                     path,
@@ -172,6 +180,9 @@ pub fn from_csv(path: &Path, text: &str, delimiter: u8) -> Result<Codebook> {
                     format!("parent {parent:?} is neither an id nor a name"),
                 )
             })?;
+        resolved.push((i, id));
+    }
+    for (i, id) in resolved {
         book.codes[i].parent = Some(id);
     }
     Ok(book)
