@@ -178,7 +178,7 @@ pub fn check_parquet(path: &Path, bytes: &[u8]) -> Result<()> {
     use polars_parquet::parquet::page::CompressedPage;
     use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
     let bad = |m: String| Error::input(path, None, format!("not a readable Parquet file: {m}"));
-    thrift_sizes(footer(bytes).ok_or_else(|| bad("no Parquet footer".into()))?, 0)
+    thrift_sizes(footer(bytes).ok_or_else(|| bad("no Parquet footer".into()))?, Role::File, 0)
         .map_err(|m| bad(format!("its footer is damaged ({m})")))?;
     let meta = read_metadata(&mut std::io::Cursor::new(bytes)).map_err(|e| bad(e.to_string()))?;
     let buffer = polars_buffer::Buffer::from(bytes.to_vec());
@@ -225,11 +225,24 @@ fn footer(bytes: &[u8]) -> Option<&[u8]> {
     (len <= n - 12).then(|| &bytes[n - 8 - len..n - 8])
 }
 
+/// Which struct of the Parquet footer is being walked: the reader takes the fields it knows by
+/// their number, whatever type the file declares for them, and sizes a vector from the six
+/// that are lists of structs, so those must be declared as such.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    /// `FileMetaData`: 2 schema, 4 row groups, 5 key-value metadata, 7 column orders.
+    File,
+    /// `RowGroup`: 1 columns, 4 sorting columns.
+    RowGroup,
+    /// Anything else.
+    Other,
+}
+
 /// Walks a Thrift compact-protocol struct (the Parquet footer) and checks that every list,
 /// map and string it declares fits in the bytes that are left: the Parquet reader allocates
 /// what a length declares before reading it, so a crafted length of billions aborts it.
 /// Returns the bytes after the struct.
-fn thrift_sizes(mut b: &[u8], depth: usize) -> std::result::Result<&[u8], String> {
+fn thrift_sizes(mut b: &[u8], role: Role, depth: usize) -> std::result::Result<&[u8], String> {
     fn varint(b: &mut &[u8]) -> std::result::Result<u64, String> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -295,7 +308,7 @@ fn thrift_sizes(mut b: &[u8], depth: usize) -> std::result::Result<&[u8], String
                 })
             }
             12 => {
-                *b = thrift_sizes(b, depth + 1)?;
+                *b = thrift_sizes(b, Role::Other, depth + 1)?;
                 Ok(())
             }
             other => Err(format!("an unknown field type {other}")),
@@ -304,16 +317,42 @@ fn thrift_sizes(mut b: &[u8], depth: usize) -> std::result::Result<&[u8], String
     if depth > 64 {
         return Err("nested too deep".into());
     }
+    let mut id = 0i64;
     loop {
         let (&h, rest) = b.split_first().ok_or("cut short")?;
         b = rest;
         if h == 0 {
             return Ok(b);
         }
-        if h >> 4 == 0 {
+        id = if h >> 4 == 0 {
             // A long-form field id follows (zigzag i16).
-            varint(&mut b)?;
+            let z = varint(&mut b)? as i64;
+            (z >> 1) ^ -(z & 1)
+        } else {
+            id + i64::from(h >> 4)
+        };
+        let lists = match role {
+            Role::File => &[2, 4, 5, 7][..],
+            Role::RowGroup => &[1, 4][..],
+            Role::Other => &[][..],
+        };
+        if !lists.contains(&id) {
+            value(&mut b, h & 0x0f, depth, false)?;
+            continue;
         }
-        value(&mut b, h & 0x0f, depth, false)?;
+        // A list of structs, as the reader will take it.
+        if h & 0x0f != 9 {
+            return Err(format!("field {id} is not a list"));
+        }
+        let (&lh, rest) = b.split_first().ok_or("cut short")?;
+        b = rest;
+        let n = if lh >> 4 == 15 { varint(&mut b)? } else { u64::from(lh >> 4) };
+        if lh & 0x0f != 12 || n > b.len() as u64 {
+            return Err(format!("field {id}: a list of {n} with {} bytes left", b.len()));
+        }
+        let inner = if role == Role::File && id == 4 { Role::RowGroup } else { Role::Other };
+        for _ in 0..n {
+            b = thrift_sizes(b, inner, depth + 1)?;
+        }
     }
 }
