@@ -434,6 +434,13 @@ fn main() {
         .copied()
         .filter(|(t, _)| wanted.is_empty() || wanted.iter().any(|w| w == t))
         .collect();
+    // The path this binary was started as: if cargo rebuilds it meanwhile, the workers start
+    // the new file (`current_exe` would name the replaced, deleted one).
+    let exe = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| std::env::current_exe().expect("the fuzzer's own path"));
     let tmp = std::env::temp_dir().join(format!("terreno-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let crashes = root().join("tests/fuzz/crashes");
@@ -449,7 +456,7 @@ fn main() {
                 while started.elapsed().as_secs() + 1 < seconds {
                     let left = seconds - started.elapsed().as_secs();
                     let in_flight = tmp.join(format!("{target}.in-flight"));
-                    let out = std::process::Command::new(std::env::current_exe().unwrap())
+                    let out = std::process::Command::new(&exe)
                         .args(["--worker", target, ext, &left.to_string()])
                         .arg(&in_flight)
                         .arg((round + 1).wrapping_mul(0x9E3779B97F4A7C15).to_string())

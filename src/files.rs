@@ -67,9 +67,10 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
 
 /// Reads a Parquet table.
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     guarded(path, || {
-        ParquetReader::new(f)
+        check_parquet(path, &bytes)?;
+        ParquetReader::new(std::io::Cursor::new(&bytes))
             .finish()
             .map_err(|e| Error::input(path, None, format!("not a readable Parquet file: {e}")))
     })
