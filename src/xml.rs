@@ -30,12 +30,17 @@ pub fn escape(s: &str, attribute: bool) -> String {
 /// so a quote cannot leave its block.
 pub fn markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        // A tilde can only open strikethrough before a non-space: transcripts' truncation
+        // mark (`tu~ tutto`, ParlaTO's and Jefferson's) stays as it is, readable.
+        let opens = chars.peek().is_some_and(|n| !n.is_whitespace());
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '!' | '~' => {
+            '~' if !opens => out.push(c),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -132,6 +137,7 @@ mod tests {
             markdown("<script>alert(1)</script> *a* [x](y)\n# h & `c`"),
             "&lt;script&gt;alert(1)&lt;/script&gt; \\*a\\* \\[x\\](y) \\# h &amp; \\`c\\`"
         );
+        assert_eq!(markdown("tu~ tutto ~~via~~ no!"), "tu~ tutto \\~\\~via\\~~ no!");
     }
 
     #[test]
