@@ -14,15 +14,17 @@ BUILD := $(CARGO) build --release --lib --bins --tests --benches
 # where the installed binary looks for it.
 PREFIX ?= $(HOME)/.local
 
-.PHONY: setup tools notebook model build run test check bench bench-embed bench-cluster bench-report bench-hostile fuzz fmt clean install
+.PHONY: setup tools notebook model build run test check bench bench-embed bench-cluster bench-report bench-review bench-hostile fuzz fmt clean install
 
 setup: model $(VENV)/.installed tools
 
 # xmllint validates the REFI-QDA exports against their schemas; headless Chromium renders the
-# report in the tests. Both from Debian's packages.
+# report, and drives the review page through ChromeDriver, in the tests. All from Debian's
+# packages.
 tools:
 	@need=""; command -v xmllint >/dev/null || need="libxml2-utils"; \
 	  command -v chromium >/dev/null || need="$$need chromium"; \
+	  command -v chromedriver >/dev/null || need="$$need chromium-driver"; \
 	  if [ -n "$$need" ]; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need >/dev/null 2>&1 || \
@@ -89,6 +91,13 @@ bench: setup
 bench-report: setup
 	$(BIN) run ../shared/data/parlato/linear-orthographic --quiet --force --out target/bench-report
 	python3 benches/report_load.py target/bench-report
+
+# The review page on the run of all 67 ParlaTO interviews, measured in headless Chromium: time
+# until usable after opening, switching candidates, filters and search (benches/review_page.rs).
+bench-review: setup
+	[ -f target/bench-review/candidates.json ] || \
+	  $(BIN) run ../shared/data/parlato/linear-orthographic --quiet --force --out target/bench-review
+	$(CARGO) bench --bench review_page -- target/bench-review
 
 bench-cluster: setup
 	$(CARGO) bench --bench cluster

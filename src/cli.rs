@@ -103,6 +103,19 @@ pub struct ReviewArgs {
     /// Who is reviewing, for the audit trail (default: the login name).
     #[arg(long, value_name = "NAME")]
     pub analyst: Option<String>,
+    /// Review in the browser: serve the review page on this machine (127.0.0.1 only) and
+    /// print its address.
+    #[arg(long, conflicts_with = "decisions")]
+    pub web: bool,
+    /// The page's port (default: any free one).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "web")]
+    pub port: u16,
+    /// The page's language (default: the run's report language).
+    #[arg(long, value_name = "LANG", requires = "web")]
+    pub lang: Option<crate::config::Language>,
+    /// Do not open the page in the desktop's browser.
+    #[arg(long, requires = "web")]
+    pub no_browser: bool,
 }
 
 /// `terreno codebook …`.

@@ -133,6 +133,16 @@ pub fn review(args: &ReviewArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "analyst".into());
     let mut session = Session::open(&args.run, &who)?;
     let outcome = match &args.decisions {
+        None if args.web => {
+            let options = terreno::review::web::Options {
+                port: args.port,
+                language: args.lang,
+                open_browser: !args.no_browser,
+            };
+            let written = terreno::review::web::serve(session, &options)?;
+            session = Session::open(&args.run, &who)?;
+            written
+        }
         Some(file) => {
             let applied = script::apply(&mut session, file);
             // Decisions recorded before an error are kept, and so is the codebook they make.

@@ -177,7 +177,14 @@ pub fn write_qdpx(run: &Path, out: &Path, other_codes: bool) -> Result<Exported>
     let (book, of_cluster) = export_codebook(run)?;
     let others = if other_codes { other_clusters(run)? } else { BTreeMap::new() };
     let texts = crate::run::RunDir::new(run).texts()?;
-    let passages = run_passages(run)?;
+    let mut passages = run_passages(run)?;
+    // The analyst's moves: a passage is coded where it was moved to, or not at all.
+    let moved = crate::review::moved_clusters(run)?;
+    for p in &mut passages {
+        if let Some(&c) = moved.get(&p.id) {
+            p.cluster = c;
+        }
+    }
     let run_name = crate::review::run_name(run)?;
     let user = guid_for(&format!("{run_name} user"));
     let created = crate::review::run_name(run)?

@@ -424,7 +424,14 @@ fn cluster_passages(
     let vectors = &vectors.passage;
     let categories = clustering.categories();
     let joined = carry.merge_clusters(vectors, &mut clustering.labels, config.codebook.carry);
-    if joined > 0 {
+    let texts: Vec<(&str, &str)> =
+        passages.iter().map(|p| (p.id.as_str(), p.text.as_str())).collect();
+    let moved = carry.apply_moves(&texts, vectors, &mut clustering.labels, config.codebook.carry);
+    if moved > 0 {
+        // A cluster a move emptied is dropped; the others renumbered by size.
+        clustering.labels = cluster::renumber(&clustering.labels);
+    }
+    if joined + moved > 0 {
         // Each cluster keeps the category most of its passages had.
         let k = clustering.n_clusters();
         let mut votes = vec![BTreeMap::<i32, usize>::new(); k];

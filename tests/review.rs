@@ -292,3 +292,67 @@ fn interactive_review_in_a_terminal_confirms_renames_quits_and_resumes() {
     // Nothing changed the codebook in the second session.
     assert!(!run.join("codebook-v2.toml").exists());
 }
+
+#[test]
+fn a_moved_passage_is_checked_recorded_once_and_exported_where_it_was_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    sample_run(&run, &[]);
+    let cands = candidates(&run);
+    let passage = cands[2]["passage_ids"][0].as_str().unwrap().to_string();
+    assert_eq!(cands[2]["id"], "C03");
+    // Where the analyst thinks it is must be where it is.
+    let wrong = write(
+        dir.path(),
+        "wrong.toml",
+        format!("[[decision]]\ncandidate = \"C02\"\naction = \"move\"\npassage = \"{passage}\"\nto = \"C05\"\n"),
+    );
+    terreno()
+        .args(["review", "--decisions"])
+        .arg(&wrong)
+        .arg(&run)
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains(format!("passage {passage} is in C03 now, not in C02")));
+    let script = write(
+        dir.path(),
+        "move.toml",
+        format!(
+            "[[decision]]\ncandidate = \"C03\"\naction = \"move\"\npassage = \"{passage}\"\nto = \"C05\"\n\n\
+             [[decision]]\ncandidate = \"C05\"\naction = \"memo\"\nmemo = \"accoglie {passage}\"\n"
+        ),
+    );
+    for recorded in ["2 decisions recorded, 0 already", "0 decisions recorded, 2 already"] {
+        terreno()
+            .args(["review", "--decisions"])
+            .arg(&script)
+            .arg(&run)
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(recorded));
+    }
+    let d = decisions(&run);
+    assert_eq!(d.len(), 2);
+    assert_eq!((d[0]["action"].as_str(), d[0]["candidate"].as_str()), (Some("move"), Some("C03")));
+    assert_eq!(d[0]["to"], "C05");
+    assert_eq!(d[0]["into_label"], cands[4]["label"]);
+    assert!(!d[0]["text"].as_str().unwrap().is_empty());
+    // The project codes the passage with C05's code, not C03's.
+    let qdpx = dir.path().join("moved.qdpx");
+    terreno().args(["export"]).arg(&run).arg("--qdpx").arg(&qdpx).assert().success();
+    let texts = terreno::run::RunDir::new(&run).texts().unwrap();
+    let coding = terreno::manual::load(&qdpx, &texts).unwrap();
+    let p =
+        terreno::export::run_passages(&run).unwrap().into_iter().find(|p| p.id == passage).unwrap();
+    let codes: Vec<&str> = coding
+        .segments
+        .iter()
+        .filter(|s| s.document == p.document && s.start == p.start)
+        .map(|s| s.code.as_str())
+        .collect();
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    assert!(
+        codes[0].contains(&format!("C05 {}", cands[4]["label"].as_str().unwrap())),
+        "{codes:?}"
+    );
+}

@@ -14,3 +14,4 @@ mod layers;
 mod report;
 mod review;
 mod rundir;
+mod web;

@@ -49,6 +49,19 @@ pub struct Carry {
     pub earlier: Vec<Earlier>,
     /// Every earlier decision, oldest first, to be kept in the new run's `decisions-carried.jsonl`.
     pub history: Vec<Decision>,
+    /// Passages earlier reviews moved, the latest move of each.
+    pub moves: Vec<Moved>,
+}
+
+/// A passage an earlier review moved.
+#[derive(Debug, Clone)]
+pub struct Moved {
+    /// Its id.
+    pub passage: String,
+    /// Its text then.
+    pub text: String,
+    /// The centroid of the candidate it went to; none: it went out of every candidate.
+    pub to: Option<Vec<f32>>,
 }
 
 impl Carry {
@@ -69,6 +82,11 @@ impl Carry {
                 carry.codebook = Codebook::read(&path)?;
                 carry.codebook_source = Some(path);
             }
+            if dir.join(crate::run::CANDIDATES).exists() {
+                // The codebook as the decisions make it: a review that stopped before it wrote
+                // its version (a server killed) loses nothing.
+                carry.codebook = super::Session::open(dir, "")?.codebook();
+            }
         }
         if let Some(path) = codebook {
             // The analyst's file wins; codes the earlier review created that it lacks are kept.
@@ -84,6 +102,18 @@ impl Carry {
             carry.codebook_source = Some(path.to_path_buf());
         }
         carry.earlier = earlier(&carry.history);
+        let mut moves: BTreeMap<&str, Moved> = BTreeMap::new();
+        for d in effective(&carry.history) {
+            if let Action::Move { passage, to } = &d.action {
+                let to = match to {
+                    Some(_) if d.into_centroid.is_empty() => continue,
+                    Some(_) => Some(d.into_centroid.clone()),
+                    None => None,
+                };
+                moves.insert(passage, Moved { passage: passage.clone(), text: d.text.clone(), to });
+            }
+        }
+        carry.moves = moves.into_values().collect();
         Ok(carry)
     }
 
@@ -134,6 +164,54 @@ impl Carry {
             labels.copy_from_slice(&crate::cluster::renumber(&raw));
         }
         joined
+    }
+
+    /// Places the passages earlier reviews moved: a passage of this run with the same id and
+    /// text goes to the cluster whose centroid is closest to that of the candidate it was moved
+    /// to (at or above `threshold`; none that close: it stays), or out of every cluster. Returns
+    /// how many were placed.
+    pub fn apply_moves(
+        &self,
+        passages: &[(&str, &str)],
+        vectors: &[Vec<f32>],
+        labels: &mut [i32],
+        threshold: f32,
+    ) -> usize {
+        if self.moves.is_empty() {
+            return 0;
+        }
+        let k = labels.iter().filter(|&&l| l >= 0).map(|&l| l as usize + 1).max().unwrap_or(0);
+        let centroids = crate::cluster::centred_centroids(vectors, labels, k);
+        let index: BTreeMap<&str, usize> =
+            passages.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+        let mut placed = 0;
+        for m in &self.moves {
+            let Some(&i) = index.get(m.passage.as_str()) else { continue };
+            if passages[i].1 != m.text {
+                continue;
+            }
+            let target = match &m.to {
+                None => -1,
+                Some(c) => {
+                    let best = centroids
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, v)| v.len() == c.len())
+                        .map(|(j, v)| (j, crate::embed::cosine(c, v)))
+                        .filter(|(_, s)| *s >= threshold)
+                        .max_by(|a, b| a.1.total_cmp(&b.1));
+                    match best {
+                        Some((j, _)) => j as i32,
+                        None => continue,
+                    }
+                }
+            };
+            if labels[i] != target {
+                labels[i] = target;
+                placed += 1;
+            }
+        }
+        placed
     }
 
     /// Sets each candidate's matches and proposal: the earlier decision it matches, else the

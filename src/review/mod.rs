@@ -10,6 +10,7 @@
 pub mod carry;
 pub mod script;
 pub mod terminal;
+pub mod web;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -61,6 +62,17 @@ pub enum Action {
     },
     /// Looked at, left for later.
     Skip,
+    /// A memo on the candidate (or category), nothing decided.
+    Memo,
+    /// One passage placed in another candidate, or out of every candidate. The decision's
+    /// `candidate` is where the passage was.
+    Move {
+        /// The passage's id.
+        passage: String,
+        /// The candidate it goes to; none: out of every candidate.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
     /// Takes back an earlier decision of the same run.
     Undo {
         /// Its `seq`.
@@ -78,6 +90,8 @@ impl Action {
             Action::Merge { .. } => "merged",
             Action::Reject { .. } => "rejected",
             Action::Skip => "skipped",
+            Action::Move { .. } => "moved",
+            Action::Memo => "noted",
             Action::Undo { .. } => "undone",
         }
     }
@@ -135,6 +149,9 @@ pub struct Decision {
     /// For a merge: that candidate's centred centroid.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub into_centroid: Vec<f32>,
+    /// For a move: the passage's text, so a later run can tell whether it has the same one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
 }
 
 impl Decision {
@@ -155,6 +172,7 @@ impl Decision {
             centroid: Vec::new(),
             into_label: String::new(),
             into_centroid: Vec::new(),
+            text: String::new(),
         }
     }
 }
@@ -208,6 +226,8 @@ pub struct Fates<'a> {
     pub last: BTreeMap<String, &'a Decision>,
     /// The analyst's label, where renamed.
     pub renamed: BTreeMap<String, String>,
+    /// Passages the analyst moved: where each is now (none: out of every candidate).
+    pub moved: BTreeMap<String, Option<String>>,
 }
 
 impl<'a> Fates<'a> {
@@ -218,6 +238,9 @@ impl<'a> Fates<'a> {
             match &d.action {
                 Action::Rename { name } => {
                     f.renamed.insert(d.candidate.clone(), name.clone());
+                }
+                Action::Move { passage, to } => {
+                    f.moved.insert(passage.clone(), to.clone());
                 }
                 a if a.is_final() => {
                     f.last.insert(d.candidate.clone(), d);
@@ -242,6 +265,26 @@ impl<'a> Fates<'a> {
         }
         (cur, None)
     }
+}
+
+/// The passages the run's review moved, with the cluster each is in now (-1: none).
+pub fn moved_clusters(dir: &Path) -> Result<BTreeMap<String, i32>> {
+    let decisions = read_decisions(&dir.join(DECISIONS))?;
+    let eff = effective(&decisions);
+    let moved = Fates::of(&eff).moved;
+    if moved.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let file = CandidatesFile::read(dir)?;
+    let cluster_of: BTreeMap<&str, i32> =
+        file.candidates.iter().map(|c| (c.id.as_str(), c.cluster)).collect();
+    Ok(moved
+        .into_iter()
+        .map(|(p, to)| {
+            let cluster = to.and_then(|t| cluster_of.get(t.as_str()).copied()).unwrap_or(-1);
+            (p, cluster)
+        })
+        .collect())
 }
 
 /// Codebook versions in a run directory: `codebook-vN.toml`, sorted by N.
@@ -336,6 +379,10 @@ pub struct Session {
     /// The categories the candidates are grouped in; each can be renamed or confirmed as a
     /// whole (a grouping code its confirmed codes are placed under).
     pub categories: Vec<crate::label::Category>,
+    /// Every passage's text, by id (a move records the text it moved).
+    pub texts: BTreeMap<String, String>,
+    /// The candidate each passage was clustered in.
+    pub clustered_in: BTreeMap<String, String>,
     /// The run directory is this session's while it lasts.
     _lock: RunLock,
 }
@@ -358,6 +405,16 @@ impl Session {
         let lock = RunDir::new(dir).lock_shared()?;
         let file = CandidatesFile::read(dir)?;
         let centroids = centroids(dir, &file.candidates)?;
+        let table = RunDir::new(dir).passages()?;
+        let column = |name: &str| -> Result<Vec<String>> {
+            Ok(table.column(name)?.str()?.iter().map(|v| v.unwrap_or_default().into()).collect())
+        };
+        let texts = column("passage_id")?.into_iter().zip(column("text")?).collect();
+        let clustered_in = file
+            .candidates
+            .iter()
+            .flat_map(|c| c.passage_ids.iter().map(|p| (p.clone(), c.id.clone())))
+            .collect();
         let base = match versions(dir)?.pop() {
             Some((n, path)) => (n, Codebook::read(&path)?),
             None => (0, Codebook::default()),
@@ -371,6 +428,8 @@ impl Session {
             base,
             decisions: read_decisions(&dir.join(DECISIONS))?,
             categories: file.categories,
+            texts,
+            clustered_in,
             _lock: lock,
         })
     }
@@ -417,6 +476,16 @@ impl Session {
                 .unwrap_or_default()
         });
         Standing { label, decision: fates.last.get(candidate).map(|d| (*d).clone()) }
+    }
+
+    /// The candidate a passage is in now: where the analyst last moved it, else where it was
+    /// clustered (none: in no candidate).
+    pub fn holder(&self, passage: &str) -> Option<String> {
+        let eff = effective(&self.decisions);
+        match Fates::of(&eff).moved.get(passage) {
+            Some(to) => to.clone(),
+            None => self.clustered_in.get(passage).cloned(),
+        }
     }
 
     /// Candidates not yet settled, in order.
@@ -487,10 +556,15 @@ impl Session {
     /// returns.
     pub fn decide(&mut self, candidate: &str, action: Action, memo: &str) -> Result<Decision> {
         self.refresh()?;
+        if let Action::Move { passage, to } = &action {
+            return self.move_passage(candidate, passage, to.as_deref(), memo);
+        }
         let cand = match self.category_candidate(candidate) {
             Some(c) => {
-                if !matches!(action, Action::Confirm { .. } | Action::Rename { .. } | Action::Skip)
-                {
+                if !matches!(
+                    action,
+                    Action::Confirm { .. } | Action::Rename { .. } | Action::Skip | Action::Memo
+                ) {
                     return Err(Error::Config(format!(
                         "{} is a category: it can be confirmed or renamed as a whole; decide \
                          about its codes one by one",
@@ -555,6 +629,12 @@ impl Session {
             Action::Reject { reason } => Action::Reject { reason: reason.trim().to_string() },
             Action::Undo { .. } => return Err(Error::Config("use Session::undo".into())),
             Action::Skip => Action::Skip,
+            Action::Memo if memo.trim().is_empty() => {
+                return Err(Error::Config("the memo is empty".into()))
+            }
+            Action::Memo => Action::Memo,
+            // Handled above, by `move_passage`.
+            a @ Action::Move { .. } => a,
         };
         let code = match &action {
             Action::Confirm { name, .. } => Some(book.fresh_id(name)),
@@ -572,6 +652,59 @@ impl Session {
         if let Action::Merge { into } = &d.action {
             d.into_label = self.standing(into).label;
             d.into_centroid = self.centroids.get(into).map(|c| round5(c)).unwrap_or_default();
+        }
+        self.append(d)
+    }
+
+    /// Moves a passage from `from` (where the analyst saw it; empty: wherever it is) to `to`
+    /// (none: out of every candidate).
+    fn move_passage(
+        &mut self,
+        from: &str,
+        passage: &str,
+        to: Option<&str>,
+        memo: &str,
+    ) -> Result<Decision> {
+        let passage = passage.trim();
+        let Some(text) = self.texts.get(passage).cloned() else {
+            return Err(Error::Config(format!("no passage {passage:?} in this run")));
+        };
+        let holder = self.holder(passage);
+        let from = from.trim();
+        if !from.is_empty() && !holder.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(from)) {
+            return Err(Error::Config(format!(
+                "passage {passage} is {} now, not in {from}",
+                holder.map_or("in no candidate".to_string(), |h| format!("in {h}"))
+            )));
+        }
+        let to = match to.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) => Some(self.candidate(t)?.id.clone()),
+            None => None,
+        };
+        if to == holder {
+            return Err(Error::Config(format!(
+                "passage {passage} is {} already",
+                to.map_or("in no candidate".to_string(), |t| format!("in {t}"))
+            )));
+        }
+        let mut d = Decision::new(
+            self.next_seq(),
+            &self.who,
+            &self.run,
+            holder.as_deref().unwrap_or(""),
+            Action::Move { passage: passage.to_string(), to: to.clone() },
+        );
+        d.memo = memo.trim().to_string();
+        d.text = text;
+        if let Some(h) = &holder {
+            let cand = self.candidate(h)?.clone();
+            d.label = self.standing(h).label;
+            d.key_terms = cand.key_terms.clone();
+            d.centroid = self.centroids.get(h).map(|c| round5(c)).unwrap_or_default();
+        }
+        if let Some(t) = &to {
+            d.into_label = self.standing(t).label;
+            d.into_centroid = self.centroids.get(t).map(|c| round5(c)).unwrap_or_default();
         }
         self.append(d)
     }

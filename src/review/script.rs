@@ -3,13 +3,15 @@
 //! ```toml
 //! [[decision]]
 //! candidate = "C01"
-//! action = "confirm"          # confirm | assign | rename | merge | reject | skip | undo
+//! action = "confirm"          # confirm | assign | rename | merge | reject | skip | memo | move | undo
 //! name = "Vita di quartiere"  # confirm, rename
 //! definition = "…"            # confirm (optional)
 //! parent = "luoghi"           # confirm (optional): a code's id or name
 //! code = "lavoro"             # assign: a code's id or name
 //! into = "C02"                # merge
 //! reason = "…"                # reject
+//! passage = "P01:12"          # move: the passage (candidate: where it is, optional)
+//! to = "C03"                  # move: where it goes; "" takes it out of every candidate
 //! memo = "…"                  # any (optional)
 //! ```
 //!
@@ -23,27 +25,80 @@ use serde::Deserialize;
 use super::{Action, Session};
 use crate::error::{Error, Result};
 
-/// One `[[decision]]` of the file.
-#[derive(Debug, Clone, Deserialize)]
+/// One decision as a `[[decision]]` of the file or the review page states it: the action's
+/// name and the fields it needs.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Entry {
+pub struct Entry {
+    /// The candidate (or category) decided about; for a move, where the passage is.
     #[serde(default)]
-    candidate: String,
-    action: String,
+    pub candidate: String,
+    /// confirm, assign, rename, merge, reject, skip, memo, move or undo.
+    pub action: String,
+    /// The code's name (confirm), the new label (rename).
     #[serde(default)]
-    name: String,
+    pub name: String,
+    /// The code's definition (confirm).
     #[serde(default)]
-    definition: String,
+    pub definition: String,
+    /// Its parent code (confirm).
     #[serde(default)]
-    parent: Option<String>,
+    pub parent: Option<String>,
+    /// The code assigned.
     #[serde(default)]
-    code: String,
+    pub code: String,
+    /// The candidate merged into.
     #[serde(default)]
-    into: String,
+    pub into: String,
+    /// Why it is rejected.
     #[serde(default)]
-    reason: String,
+    pub reason: String,
+    /// The passage moved.
     #[serde(default)]
-    memo: String,
+    pub passage: String,
+    /// Where it goes (empty: out of every candidate).
+    #[serde(default)]
+    pub to: String,
+    /// The analyst's memo.
+    #[serde(default)]
+    pub memo: String,
+}
+
+impl Entry {
+    /// The action it states (`None`: undo), or what is wrong with it.
+    pub fn to_action(&self) -> std::result::Result<Option<Action>, String> {
+        let action = match self.action.trim().to_lowercase().as_str() {
+            "confirm" => Action::Confirm {
+                name: self.name.clone(),
+                definition: self.definition.clone(),
+                parent: self.parent.clone().filter(|p| !p.trim().is_empty()),
+            },
+            "assign" => Action::Assign { code: self.code.clone() },
+            "rename" => Action::Rename { name: self.name.clone() },
+            "merge" => Action::Merge { into: self.into.clone() },
+            "reject" => Action::Reject { reason: self.reason.clone() },
+            "skip" => Action::Skip,
+            "memo" => Action::Memo,
+            "move" if self.passage.trim().is_empty() => {
+                return Err("a move names the passage it moves".into())
+            }
+            "move" => Action::Move {
+                passage: self.passage.trim().to_string(),
+                to: Some(self.to.trim().to_string()).filter(|t| !t.is_empty()),
+            },
+            "undo" => return Ok(None),
+            other => {
+                return Err(format!(
+                    "action {other:?}: use confirm, assign, rename, merge, reject, skip, memo, \
+                     move or undo"
+                ))
+            }
+        };
+        if self.candidate.trim().is_empty() && !matches!(action, Action::Move { .. }) {
+            return Err("the decision names no candidate".into());
+        }
+        Ok(Some(action))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,32 +135,18 @@ pub fn apply(session: &mut Session, path: &Path) -> Result<Applied> {
     for (n, e) in file.decision.into_iter().enumerate() {
         let line = lines.get(n).copied();
         let bad = |m: String| Error::input(path, line, m);
-        let action = match e.action.trim().to_lowercase().as_str() {
-            "confirm" => Action::Confirm {
-                name: e.name.clone(),
-                definition: e.definition.clone(),
-                parent: e.parent.clone(),
-            },
-            "assign" => Action::Assign { code: e.code.clone() },
-            "rename" => Action::Rename { name: e.name.clone() },
-            "merge" => Action::Merge { into: e.into.clone() },
-            "reject" => Action::Reject { reason: e.reason.clone() },
-            "skip" => Action::Skip,
-            "undo" => {
-                session.undo().map_err(|err| bad(err.to_string()))?;
-                applied.recorded += 1;
-                continue;
-            }
-            other => {
-                return Err(bad(format!(
-                    "action {other:?}: use confirm, assign, rename, merge, reject, skip or undo"
-                )))
-            }
+        let Some(action) = e.to_action().map_err(bad)? else {
+            session.undo().map_err(|err| bad(err.to_string()))?;
+            applied.recorded += 1;
+            continue;
         };
-        if e.candidate.trim().is_empty() {
-            return Err(bad("the decision names no candidate".into()));
-        }
-        if in_force(session, &e.candidate, &action) {
+        let noted = matches!(action, Action::Memo)
+            && session.decisions.iter().any(|d| {
+                matches!(d.action, Action::Memo)
+                    && d.candidate.eq_ignore_ascii_case(e.candidate.trim())
+                    && d.memo == e.memo.trim()
+            });
+        if noted || in_force(session, &e.candidate, &action) {
             applied.unchanged += 1;
             continue;
         }
@@ -117,6 +158,10 @@ pub fn apply(session: &mut Session, path: &Path) -> Result<Applied> {
 
 /// Whether `action` is already what the run has in force for `candidate`.
 fn in_force(session: &Session, candidate: &str, action: &Action) -> bool {
+    if let Action::Move { passage, to } = action {
+        let holder = session.holder(passage);
+        return holder.as_deref().map(str::to_lowercase) == to.as_deref().map(str::to_lowercase);
+    }
     let Some(c) = session.candidates.iter().find(|c| c.id.eq_ignore_ascii_case(candidate.trim()))
     else {
         return false;

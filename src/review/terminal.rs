@@ -16,6 +16,8 @@ const HELP: &str = "\
   x  reject it (say why)
   s  skip it for now
   k  confirm or rename the candidate's category as a whole
+  n  write a memo on the candidate
+  v  move a passage (by its id) to another candidate, or out of every candidate
   u  undo the last decision
   q  quit: decisions are saved; `terreno review` again resumes here
 ";
@@ -76,7 +78,7 @@ pub fn review(session: &mut Session, input: &mut dyn BufRead, out: &mut dyn Writ
         };
         let position = session.candidates.iter().position(|c| c.id == cand.id).unwrap_or(0) + 1;
         io.say(&card(session, &cand, position, total))?;
-        let Some(choice) = io.ask("decision [c a r m x s k u q ?]: ")? else {
+        let Some(choice) = io.ask("decision [c a r m x s k n v u q ?]: ")? else {
             return Ok(End::Quit);
         };
         let label = session.standing(&cand.id).label;
@@ -142,6 +144,20 @@ pub fn review(session: &mut Session, input: &mut dyn BufRead, out: &mut dyn Writ
                         continue;
                     }
                 }
+            }
+            "n" | "memo" => {
+                let Some(memo) = io.ask("  memo: ")? else { return Ok(End::Quit) };
+                session.decide(&cand.id, Action::Memo, &memo)
+            }
+            "v" | "move" => {
+                let Some(passage) = io.ask("  passage (its id, e.g. P01:12): ")? else {
+                    return Ok(End::Quit);
+                };
+                let Some(to) = io.ask("  to candidate (empty: out of every candidate): ")? else {
+                    return Ok(End::Quit);
+                };
+                let to = Some(to.trim().to_string()).filter(|t| !t.is_empty());
+                session.decide("", Action::Move { passage, to }, "")
             }
             "s" | "skip" => {
                 skipped.insert(cand.id.clone());
