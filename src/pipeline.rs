@@ -207,7 +207,7 @@ pub fn run(config: &Config, opts: &RunOptions, embedder: Option<&dyn Embedder>) 
     stage.done(&["cluster", "label"], "cluster_label", t)?;
 
     let t = Instant::now();
-    let points = crate::html::projection(&vectors, &clustering.labels);
+    let points = crate::cluster::projection(&vectors, &clustering.labels);
     let html = crate::html::render(
         stage.manifest,
         &described.file,

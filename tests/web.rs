@@ -166,13 +166,18 @@ async fn decided(c: &Client, run: &Path, n: usize) {
     .await;
 }
 
-/// One HTTP/1.1 request by hand; the status code.
-fn status(port: u16, request: &str) -> u16 {
+/// One HTTP/1.1 request by hand; the response.
+fn response(port: u16, request: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(request.as_bytes()).unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
-    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    out
+}
+
+/// Its status code.
+fn status(port: u16, request: &str) -> u16 {
+    response(port, request).split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
 /// The machine's addresses other than loopback.
@@ -237,9 +242,14 @@ fn review_page_decides_as_the_decisions_file_does_and_talks_only_to_its_server()
         shown(&c, "C02").await;
         click(&c, "button[data-act='rename']").await;
         dialog_open(&c).await;
-        type_into(&c, "#d-name", "Il lavoro e la casa").await;
+        type_into(&c, "#d-name", "Il lavoro <b>e</b> la casa").await;
         click(&c, "#d-ok").await;
         decided(&c, &a, 2).await;
+        // What the analyst typed is shown as text, never as markup.
+        assert_eq!(
+            js(&c, "const l = document.getElementById('c-label'); return [l.textContent, l.children.length]").await,
+            json!(["Il lavoro <b>e</b> la casa", 0])
+        );
         // Merge by mouse: C05 into C04.
         click(&c, "#tree li[data-id='C04']").await;
         shown(&c, "C04").await;
@@ -332,6 +342,17 @@ fn review_page_decides_as_the_decisions_file_does_and_talks_only_to_its_server()
     assert_eq!(get("/?token=0123", &here, ""), 403);
     assert_eq!(get("/api/state", &here, "Cookie: terreno_token=0123\r\n"), 403);
     assert_eq!(get("/api/state", &here, &cookie), 200);
+    // The page may load from its own server only.
+    let page = response(
+        port,
+        &format!("GET / HTTP/1.1\r\nHost: {here}\r\n{cookie}Connection: close\r\n\r\n"),
+    );
+    assert!(
+        page.to_lowercase()
+            .contains("content-security-policy: default-src 'none'; script-src 'self'"),
+        "{page}"
+    );
+    assert!(!page.contains("http://") && !page.contains("https://"), "the page names another site");
     assert_eq!(get("/api/state", &format!("rebound.example:{port}"), &cookie), 403);
     let post = format!("POST /api/undo HTTP/1.1\r\nHost: {here}\r\n{cookie}Content-Length: 0\r\nConnection: close\r\n\r\n");
     assert_eq!(status(port, &post), 403);
@@ -356,7 +377,7 @@ name = "Vita nel quartiere"
 [[decision]]
 candidate = "C02"
 action = "rename"
-name = "Il lavoro e la casa"
+name = "Il lavoro <b>e</b> la casa"
 [[decision]]
 candidate = "C05"
 action = "merge"

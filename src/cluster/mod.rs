@@ -527,6 +527,53 @@ pub(crate) fn kmeans_runs(
     Ok(labels.iter().map(|&l| l as i32).collect())
 }
 
+/// The 2-D map: passages projected on the two main directions of the cluster centroids.
+pub fn projection(vectors: &[Vec<f32>], labels: &[i32]) -> Vec<(f32, f32)> {
+    let k = labels.iter().filter(|&&l| l >= 0).map(|&l| l as usize + 1).max().unwrap_or(0);
+    let centroids = crate::cluster::centred_centroids(vectors, labels, k);
+    let mean = crate::codebook::matching::mean(vectors);
+    let dirs = principal_axes(&centroids, 2);
+    vectors
+        .iter()
+        .map(|v| {
+            let c: Vec<f32> = v.iter().zip(&mean).map(|(a, m)| a - m).collect();
+            let p = |d: &Vec<f32>| d.iter().zip(&c).map(|(a, b)| a * b).sum::<f32>();
+            (dirs.first().map_or(0.0, p), dirs.get(1).map_or(0.0, p))
+        })
+        .collect()
+}
+
+/// The first `n` principal directions of some vectors (power iteration with deflation).
+fn principal_axes(points: &[Vec<f32>], n: usize) -> Vec<Vec<f32>> {
+    let dim = points.first().map_or(0, Vec::len);
+    if points.len() < 2 || dim == 0 {
+        return Vec::new();
+    }
+    let mean = crate::codebook::matching::mean(points);
+    let centred: Vec<Vec<f32>> =
+        points.iter().map(|p| p.iter().zip(&mean).map(|(a, b)| a - b).collect()).collect();
+    let mut axes: Vec<Vec<f32>> = Vec::new();
+    for a in 0..n {
+        let mut v: Vec<f32> =
+            (0..dim).map(|i| (((i * 7919 + a * 104729) % 1000) as f32 / 1000.0) - 0.5).collect();
+        for _ in 0..100 {
+            let mut next = vec![0f32; dim];
+            for p in &centred {
+                let dot: f32 = p.iter().zip(&v).map(|(x, y)| x * y).sum();
+                next.iter_mut().zip(p).for_each(|(n, x)| *n += dot * x);
+            }
+            for prev in &axes {
+                let dot: f32 = next.iter().zip(prev).map(|(x, y)| x * y).sum();
+                next.iter_mut().zip(prev).for_each(|(n, p)| *n -= dot * p);
+            }
+            crate::embed::normalize(&mut next);
+            v = next;
+        }
+        axes.push(v);
+    }
+    axes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

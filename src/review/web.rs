@@ -299,7 +299,7 @@ fn load(dir: &Path, language: Option<Language>) -> Result<Data> {
     let manifest = run.finished()?;
     let table = run.passages()?;
     let (vectors, clusters) = run.vectors()?;
-    let points = crate::html::projection(&vectors, &clusters);
+    let points = crate::cluster::projection(&vectors, &clusters);
     let strength: Vec<f32> = run
         .table(crate::run::CLUSTERS)?
         .column("strength")?
