@@ -42,6 +42,38 @@ pub enum Command {
     Export(ExportArgs),
     /// Write a run's report.html again (after a review or a comparison).
     Report(ReportArgs),
+    /// Cluster and describe a sharded run once its shards (`run --shard I/N`) are done.
+    Merge(MergeArgs),
+}
+
+/// `terreno merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The run directory the shards were written into (`--out` of `run --shard`).
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Model folder.
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Parses `I/N` (shard I of N, from 1).
+pub fn parse_shard(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (i, n) = s.split_once('/').ok_or_else(|| format!("{s:?}: write I/N, e.g. 2/8"))?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| format!("{s:?}: I is not a number"))?,
+        n.trim().parse().map_err(|_| format!("{s:?}: N is not a number"))?,
+    );
+    if i == 0 || i > n {
+        return Err(format!("{s:?}: I goes from 1 to N"));
+    }
+    Ok((i, n))
 }
 
 /// `terreno report`.
@@ -218,6 +250,10 @@ pub struct RunArgs {
     /// What to do with back-channels ("sì", "mhmh").
     #[arg(long, value_name = "POLICY")]
     pub backchannels: Option<Backchannels>,
+    /// Only shard I of N: read and embed this share of the documents into OUT/shards/I/ and
+    /// stop; `terreno merge OUT` does the rest once every shard is done.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
     /// Stop after the passages: no embedding (a quick check of the transcripts).
     #[arg(long)]
     pub no_embed: bool,

@@ -41,6 +41,7 @@ pub mod report;
 pub mod review;
 pub mod run;
 pub mod segment;
+pub mod shard;
 pub mod text;
 pub mod vectors;
 pub mod xml;

@@ -68,6 +68,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 keep_going: args.keep_going,
                 quiet: args.quiet,
                 command: std::env::args().collect(),
+                shard: args.shard,
             };
             let model = if config.embed.skip {
                 None
@@ -77,6 +78,32 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             let summary =
                 pipeline::run(&config, &opts, model.as_ref().map(|m| m as &dyn Embedder))?;
+            match args.shard {
+                Some((i, n)) => {
+                    let p = terreno::shard::progress(&args.out)?;
+                    println!(
+                        "shard {i}/{n}: {} documents, {} passages read and embedded into {}; \
+                         {} of {n} shards done{}",
+                        summary.manifest.counts.documents,
+                        summary.manifest.counts.passages,
+                        summary.out.display(),
+                        p.finished.len(),
+                        if p.finished.len() == n {
+                            format!(": `terreno merge {}` does the rest", args.out.display())
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                None => print!("{}", terreno::report::summary_text(&summary)),
+            }
+        }
+        Command::Merge(args) => {
+            threads(args.threads)?;
+            let dir = args.model_dir.clone().unwrap_or_else(embed::default_model_dir);
+            let model = embed::e5::E5::load(&dir)?;
+            let summary =
+                terreno::shard::merge(&args.run, &model, args.quiet, std::env::args().collect())?;
             print!("{}", terreno::report::summary_text(&summary));
         }
         Command::Embed(args) => commands::embed_texts(&args)?,

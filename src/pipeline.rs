@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub quiet: bool,
     /// The command line, for the manifest.
     pub command: Vec<String>,
+    /// Only shard I of N (`--shard I/N`): its share of the documents, read and embedded into
+    /// `OUT/shards/I/`, for `terreno merge`.
+    pub shard: Option<(usize, usize)>,
 }
 
 /// What a finished run reports.
@@ -162,14 +165,24 @@ fn passage_ids(passages: &[Passage]) -> Column {
 /// passages (`--no-embed`).
 pub fn run(config: &Config, opts: &RunOptions, embedder: Option<&dyn Embedder>) -> Result<Summary> {
     config.validate()?;
-    let dir = RunDir::new(&opts.out);
+    if let Some((i, n)) = opts.shard {
+        if i == 0 || i > n {
+            return Err(Error::Config(format!("--shard {i}/{n}: I goes from 1 to N")));
+        }
+    }
+    let out = match opts.shard {
+        Some((i, _)) => opts.out.join(run::SHARDS).join(i.to_string()),
+        None => opts.out.clone(),
+    };
+    let dir = RunDir::new(&out);
     dir.check(&opts.inputs)?;
     // The codebook, the earlier review and the manual coding are read before any work, so a bad
     // one stops the run before anything is written.
     let carry = load_carry(config, &dir)?;
     let progress = Progress::new(opts.quiet);
     let started = Instant::now();
-    let ingested = ingest_and_segment(config, &opts.inputs, opts.keep_going, progress)?;
+    let mut ingested = ingest_and_segment(config, &opts.inputs, opts.keep_going, progress)?;
+    let shard = opts.shard.map(|(i, n)| take_share(&mut ingested, i, n, opts));
     let ingest_secs = started.elapsed().as_secs_f64();
     let manual = read_manual(config, &ingested.docs)?;
 
@@ -182,12 +195,17 @@ pub fn run(config: &Config, opts: &RunOptions, embedder: Option<&dyn Embedder>) 
     stage.done(&["ingest", "segment"], "write", Instant::now())?;
     let passages = &ingested.passages;
     let Some(embedder) = embedder.filter(|_| !config.embed.skip) else {
-        return finish(stage, opts, Described::default(), None);
+        return finish(stage, Described::default(), None);
     };
 
     let t = Instant::now();
     let vectors = embed_passages(&dir, config, embedder, passages, stage.manifest, progress)?;
     stage.done(&["embed"], "embed", t)?;
+    if shard.is_some() {
+        // A shard stops here: `terreno merge` clusters and describes the whole run.
+        stage.manifest.shard = shard;
+        return finish(stage, Described::default(), None);
+    }
 
     let t = Instant::now();
     let clustering = cluster_passages(&dir, config, &carry, &vectors, passages)?;
@@ -217,7 +235,32 @@ pub fn run(config: &Config, opts: &RunOptions, embedder: Option<&dyn Embedder>) 
     )?;
     dir.write_text(run::REPORT, &html)?;
     stage.done(&["report"], "report", t)?;
-    finish(stage, opts, described, comparison)
+    finish(stage, described, comparison)
+}
+
+/// The shard (1 to `n`) a document belongs to: by a hash of its id, so that adding documents
+/// to a study moves none of the others to another shard.
+pub fn shard_of(document_id: &str, n: usize) -> usize {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(document_id.as_bytes());
+    let x = u64::from_le_bytes(h[..8].try_into().expect("eight bytes"));
+    (x % n.max(1) as u64) as usize + 1
+}
+
+/// Keeps shard `i` of `n`'s documents and their passages; returns what the shard's manifest
+/// records.
+fn take_share(ingested: &mut Ingested, i: usize, n: usize, opts: &RunOptions) -> run::ShardRecord {
+    let documents: Vec<String> = ingested.docs.iter().map(|d| d.id.clone()).collect();
+    ingested.docs.retain(|d| shard_of(&d.id, n) == i);
+    let kept: BTreeSet<&str> = ingested.docs.iter().map(|d| d.id.as_str()).collect();
+    ingested.passages.retain(|p| kept.contains(p.document_id.as_str()));
+    run::ShardRecord {
+        index: i,
+        count: n,
+        inputs: opts.inputs.iter().map(|p| std::path::absolute(p).unwrap_or(p.clone())).collect(),
+        keep_going: opts.keep_going,
+        documents,
+    }
 }
 
 /// Records finished stages in the manifest, which is written after each, so a run stopped
@@ -241,7 +284,6 @@ impl Stage<'_> {
 /// Marks the run finished and returns what it reports.
 fn finish(
     stage: Stage,
-    opts: &RunOptions,
     described: Described,
     comparison: Option<crate::compare::Comparison>,
 ) -> Result<Summary> {
@@ -251,7 +293,7 @@ fn finish(
     let CandidatesFile { candidates, saturation, categories, .. } = described.file;
     Ok(Summary {
         manifest: stage.manifest.clone(),
-        out: opts.out.clone(),
+        out: stage.dir.path().to_path_buf(),
         candidates,
         categories,
         saturation,
@@ -332,6 +374,7 @@ fn write_passages(
         peak_rss_mib: None,
         stages: Vec::new(),
         state: RunState::Running,
+        shard: None,
     })
 }
 

@@ -47,6 +47,25 @@ pub struct Manifest {
     /// Whether the run is still running (or was stopped) or finished.
     #[serde(default)]
     pub state: RunState,
+    /// For one shard of a sharded run (`--shard I/N`): which, and of what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+}
+
+/// One shard of a run: a share of the documents, read and embedded, waiting for
+/// `terreno merge`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// I, from 1.
+    pub index: usize,
+    /// N.
+    pub count: usize,
+    /// The inputs of the whole run, as given (absolute).
+    pub inputs: Vec<PathBuf>,
+    /// Whether unreadable files were skipped (`--keep-going`).
+    pub keep_going: bool,
+    /// Every document of the whole run, in the run's order.
+    pub documents: Vec<String>,
 }
 
 /// Where a run stands.
@@ -283,6 +302,8 @@ pub const SOURCES: &str = "sources";
 pub const HISTORY: &str = "history";
 /// The lock file.
 pub const LOCK: &str = ".terreno.lock";
+/// The shards of a sharded run, `shards/1/`, `shards/2/`, …, each a run directory of its own.
+pub const SHARDS: &str = "shards";
 
 /// Every file a run writes, which a new run into the same directory replaces (besides the
 /// `sources/` files its manifest lists). The review's files are never among them.
@@ -424,8 +445,11 @@ impl RunDir {
             }
         }
         if self.dir.is_dir() && !self.file(MANIFEST).exists() {
-            let others: Vec<String> =
-                self.entries()?.into_iter().filter(|n| n != LOCK && !n.ends_with(".tmp")).collect();
+            let others: Vec<String> = self
+                .entries()?
+                .into_iter()
+                .filter(|n| n != LOCK && n != SHARDS && !n.ends_with(".tmp"))
+                .collect();
             if !others.is_empty() {
                 return Err(self.error(format!(
                     "the directory is not empty ({}) and is not a terreno run; choose a new or \

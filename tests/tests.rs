@@ -14,4 +14,5 @@ mod layers;
 mod report;
 mod review;
 mod rundir;
+mod shard;
 mod web;
