@@ -14,7 +14,7 @@ BUILD := $(CARGO) build --release --lib --bins --tests --benches
 # where the installed binary looks for it.
 PREFIX ?= $(HOME)/.local
 
-.PHONY: setup tools notebook model build run test check bench bench-embed bench-cluster bench-report bench-review bench-hostile fuzz fmt clean install
+.PHONY: setup tools notebook model build run test test-slurm check bench bench-embed bench-cluster bench-report bench-review bench-hostile fuzz fmt clean install
 
 setup: model $(VENV)/.installed tools
 
@@ -75,6 +75,15 @@ test: setup
 	$(CARGO) test --release --lib --bins --tests
 	$(CARGO) test --release --doc
 	$(MAKE) notebook
+
+# terreno slurm against a single-node Slurm started on this machine (needs root, as CI has):
+# Debian's slurm-wlm and munge, then the one test that uses them.
+test-slurm: setup
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge; }; }
+	$(CARGO) test --release --test integration slurm:: -- --ignored
 
 check:
 	$(CARGO) fmt --check

@@ -44,6 +44,65 @@ pub enum Command {
     Report(ReportArgs),
     /// Cluster and describe a sharded run once its shards (`run --shard I/N`) are done.
     Merge(MergeArgs),
+    /// Run on a Slurm cluster: a job array of shards and a merge job after it (`slurm status
+    /// RUN` tells where they are).
+    Slurm(SlurmArgs),
+}
+
+/// `terreno slurm`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SlurmArgs {
+    /// `status RUN`: the shards finished, running or stopped, and the merge.
+    #[command(subcommand)]
+    pub command: Option<SlurmCommand>,
+    /// The run directory (on a file system the nodes share).
+    #[arg(value_name = "RUN")]
+    pub run: Option<PathBuf>,
+    /// Transcript files or folders.
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Number of shards: tasks of the job array.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// The study's config file, for every shard.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Embedding cache folder the shards share (default: `.cache` beside the shards).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Model folder the nodes read (default: where this machine finds it).
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Slurm partition.
+    #[arg(long, value_name = "P")]
+    pub partition: Option<String>,
+    /// Time limit of each job (`HH:MM:SS`, `D-HH`, …).
+    #[arg(long, value_name = "T")]
+    pub time: Option<String>,
+    /// GPUs per task.
+    #[arg(long, value_name = "G")]
+    pub gpus: Option<u32>,
+    /// CPUs per task.
+    #[arg(long, value_name = "C", default_value_t = 2)]
+    pub cpus: u32,
+    /// Memory per task (`8G`).
+    #[arg(long, value_name = "M")]
+    pub mem: Option<String>,
+    /// Write and print the job scripts without submitting them.
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// `terreno slurm …`.
+#[derive(Debug, Subcommand)]
+pub enum SlurmCommand {
+    /// Where the shards and the merge of a run stand.
+    Status {
+        /// The run directory.
+        #[arg(value_name = "RUN")]
+        run: PathBuf,
+    },
 }
 
 /// `terreno merge`.

@@ -233,3 +233,62 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+pub fn slurm(args: &terreno::cli::SlurmArgs) -> anyhow::Result<()> {
+    use terreno::cli::SlurmCommand;
+    use terreno::slurm;
+    if let Some(SlurmCommand::Status { run }) = &args.command {
+        print!("{}", slurm::status(run)?);
+        return Ok(());
+    }
+    let (Some(run), Some(shards)) = (&args.run, args.shards) else {
+        anyhow::bail!("terreno slurm RUN INPUT… --shards N (or: terreno slurm status RUN)");
+    };
+    if args.inputs.is_empty() {
+        anyhow::bail!("terreno slurm RUN INPUT… --shards N: name the transcripts");
+    }
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut run_options = Vec::new();
+    if let Some(c) = &args.config {
+        run_options.extend(["--config".to_string(), absolute(c).display().to_string()]);
+    }
+    if let Some(c) = &args.cache_dir {
+        run_options.extend(["--cache-dir".to_string(), absolute(c).display().to_string()]);
+    }
+    let model_dir = args
+        .model_dir
+        .clone()
+        .or_else(|| Some(terreno::embed::default_model_dir()).filter(|d| d.exists()));
+    let request = slurm::Request {
+        run: run.clone(),
+        inputs: args.inputs.clone(),
+        shards,
+        run_options,
+        model_dir,
+        partition: args.partition.clone(),
+        time: args.time.clone(),
+        gpus: args.gpus,
+        cpus: args.cpus,
+        mem: args.mem.clone(),
+    };
+    let scripts = slurm::write_scripts(&request)?;
+    if !args.print && slurm::available() {
+        let (array, merge) = slurm::submit(&scripts)?;
+        println!(
+            "submitted: job array {array} ({shards} shards), merge job {merge} after it\n\
+             follow them with `squeue` or `terreno slurm status {}`",
+            run.display()
+        );
+    } else {
+        for path in [&scripts.shards, &scripts.merge] {
+            println!("# {}\n{}", path.display(), std::fs::read_to_string(path)?);
+        }
+        println!(
+            "{}submit them with:\n  jobid=$(sbatch --parsable {})\n  sbatch --dependency=afterok:$jobid {}",
+            if args.print { "" } else { "sbatch is not on this machine's PATH; " },
+            scripts.shards.display(),
+            scripts.merge.display()
+        );
+    }
+    Ok(())
+}

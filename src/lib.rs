@@ -42,6 +42,7 @@ pub mod review;
 pub mod run;
 pub mod segment;
 pub mod shard;
+pub mod slurm;
 pub mod text;
 pub mod vectors;
 pub mod xml;

@@ -106,6 +106,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 terreno::shard::merge(&args.run, &model, args.quiet, std::env::args().collect())?;
             print!("{}", terreno::report::summary_text(&summary));
         }
+        Command::Slurm(args) => commands::slurm(&args)?,
         Command::Embed(args) => commands::embed_texts(&args)?,
         Command::Review(args) => commands::review(&args)?,
         Command::Compare(args) => commands::compare(&args)?,

@@ -304,6 +304,8 @@ pub const HISTORY: &str = "history";
 pub const LOCK: &str = ".terreno.lock";
 /// The shards of a sharded run, `shards/1/`, `shards/2/`, …, each a run directory of its own.
 pub const SHARDS: &str = "shards";
+/// The Slurm job scripts of a sharded run, and their logs.
+pub const SLURM: &str = "slurm";
 
 /// Every file a run writes, which a new run into the same directory replaces (besides the
 /// `sources/` files its manifest lists). The review's files are never among them.
@@ -448,7 +450,7 @@ impl RunDir {
             let others: Vec<String> = self
                 .entries()?
                 .into_iter()
-                .filter(|n| n != LOCK && n != SHARDS && !n.ends_with(".tmp"))
+                .filter(|n| ![LOCK, SHARDS, SLURM].contains(&n.as_str()) && !n.ends_with(".tmp"))
                 .collect();
             if !others.is_empty() {
                 return Err(self.error(format!(

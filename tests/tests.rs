@@ -15,4 +15,5 @@ mod report;
 mod review;
 mod rundir;
 mod shard;
+mod slurm;
 mod web;
