@@ -14,7 +14,7 @@ BUILD := $(CARGO) build --release --lib --bins --tests --benches
 # where the installed binary looks for it.
 PREFIX ?= $(HOME)/.local
 
-.PHONY: setup tools notebook model build run test test-slurm check bench bench-embed bench-cluster bench-report bench-review bench-hostile fuzz fmt clean install
+.PHONY: setup tools notebook model build run test test-slurm check bench bench-embed bench-cluster bench-report bench-review bench-scale bench-hostile fuzz fmt clean install
 
 setup: model $(VENV)/.installed tools
 
@@ -110,6 +110,14 @@ bench-review: setup
 
 bench-cluster: setup
 	$(CARGO) bench --bench cluster
+
+# 10^5 and 10^6 passages end to end (benches/scale.py): time per stage and peak memory. It
+# needs the real model's embedding cache of the 67 interviews, which bench-review's run leaves.
+SCALE_SIZES ?= 100000 1000000
+bench-scale: setup
+	[ -f target/bench-review/candidates.json ] || \
+	  $(BIN) run ../shared/data/parlato/linear-orthographic --quiet --force --out target/bench-review
+	python3 benches/scale.py $(BIN) $(SCALE_SIZES)
 
 bench-embed: setup
 	$(CARGO) bench --bench embed

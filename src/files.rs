@@ -65,6 +65,33 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     })
 }
 
+/// Writes a Parquet table of `rows` rows in row groups of `group`, each built by `make` just
+/// before it is written, so that a large table is never in memory twice.
+pub fn write_parquet_chunked(
+    path: &Path,
+    rows: usize,
+    group: usize,
+    make: impl Fn(std::ops::Range<usize>) -> Result<DataFrame>,
+) -> Result<()> {
+    let group = group.max(1);
+    let polars_error = |e: PolarsError| Error::io(path, std::io::Error::other(e.to_string()));
+    write_atomic(path, |f| {
+        let first = make(0..rows.min(group))?;
+        let mut writer = ParquetWriter::new(f)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(first.schema())
+            .map_err(polars_error)?;
+        writer.write_batch(&first).map_err(polars_error)?;
+        drop(first);
+        for start in (group..rows).step_by(group) {
+            let df = make(start..(start + group).min(rows))?;
+            writer.write_batch(&df).map_err(polars_error)?;
+        }
+        writer.finish().map_err(polars_error)?;
+        Ok(())
+    })
+}
+
 /// Reads a Parquet table.
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;

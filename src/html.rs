@@ -157,8 +157,11 @@ fn map_svg(
         if points.is_empty() || x0 >= x1 || y0 >= y1 {
             (x0, x1, y0, y1) = (-1.0, 1.0, -1.0, 1.0);
         }
+        // A large run draws every step-th passage; the caption says so.
+        let step = crate::cluster::map_step(points.len());
+        let caption = if step > 1 { format!("{} (1/{step})", w.map) } else { w.map.to_string() };
         let mut chart = ChartBuilder::on(&root)
-            .caption(w.map, ("sans-serif", 22))
+            .caption(caption, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(48)
@@ -187,6 +190,7 @@ fn map_svg(
                 points
                     .iter()
                     .zip(labels)
+                    .step_by(step)
                     .map(|(&(x, y), &l)| Circle::new((x, y), 2, colour(l).mix(0.55).filled())),
             )
             .map_err(svg_err)?;

@@ -30,4 +30,21 @@ impl Progress {
         bar.set_message(what.to_string());
         bar
     }
+
+    /// A stage whose steps are not counted (clustering, naming): its name, the time so far,
+    /// and `expected`, an estimate of its whole length from measured rates, while it lasts.
+    pub fn stage(&self, what: &str, expected: std::time::Duration) -> ProgressBar {
+        if !self.visible {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>12} {spinner} {elapsed} (about {prefix} in all)")
+                .expect("valid template"),
+        );
+        bar.set_message(what.to_string());
+        bar.set_prefix(indicatif::HumanDuration(expected).to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    }
 }

@@ -175,7 +175,7 @@ pub fn two_level(
     }
     let coded: Vec<usize> = (0..m).filter(|&u| unit_words[u] >= 2).collect();
     let uv = unit_vectors(vectors, info, &unit);
-    let points: Vec<Vec<f32>> = coded.iter().map(|&u| uv[u].clone()).collect();
+    let points: Vec<&[f32]> = coded.iter().map(|&u| uv[u].as_slice()).collect();
     let mc = points.len();
     let mut unit_code = vec![-1i32; m];
     let mut category_of: Vec<i32> = Vec::new();
@@ -195,7 +195,7 @@ pub fn two_level(
             }
             let share = (members.len() as f64 * total as f64 / mc as f64).round() as usize;
             let k = share.clamp(1, members.len());
-            let sub: Vec<Vec<f32>> = members.iter().map(|&i| points[i].clone()).collect();
+            let sub: Vec<&[f32]> = members.iter().map(|&i| points[i]).collect();
             let labels = if k > 1 {
                 super::kmeans_runs(&sub, k, seed.wrapping_add(c as u64 + 1), 3)?
             } else {

@@ -500,19 +500,62 @@ fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<i32>> {
     kmeans_runs(points, k, seed, 3)
 }
 
-/// k-means (seeded, k-means++ starts), the best of `runs` starts by inertia.
-pub(crate) fn kmeans_runs(
-    points: &[Vec<f32>],
+/// Points k-means is fitted on at most: a larger set is fitted on an even sample of this many
+/// (every n/FIT_SAMPLE-th point) and then every point is assigned to its nearest centre, so time
+/// and memory grow linearly with the corpus.
+pub const FIT_SAMPLE: usize = 60_000;
+
+/// k-means (seeded, k-means++ starts), the best of `runs` starts by inertia; fitted on at most
+/// [`FIT_SAMPLE`] points.
+pub(crate) fn kmeans_runs<P: AsRef<[f32]> + Sync>(
+    points: &[P],
     k: usize,
     seed: u64,
     runs: usize,
 ) -> Result<Vec<i32>> {
+    if points.len() <= FIT_SAMPLE {
+        return kmeans_fit(points, k, seed, runs).map(|(labels, _)| labels);
+    }
+    let step = points.len().div_ceil(FIT_SAMPLE);
+    let sample: Vec<&[f32]> = points.iter().step_by(step).map(AsRef::as_ref).collect();
+    let (_, centres) = kmeans_fit(&sample, k, seed, runs)?;
+    Ok(closest_centres(points, &centres))
+}
+
+/// Each point's nearest centre (squared Euclidean distance), in parallel.
+fn closest_centres<P: AsRef<[f32]> + Sync>(points: &[P], centres: &[Vec<f32>]) -> Vec<i32> {
+    use rayon::prelude::*;
+    let norms: Vec<f32> = centres.iter().map(|c| c.iter().map(|x| x * x).sum()).collect();
+    points
+        .par_iter()
+        .map(|p| {
+            let mut best = (f32::INFINITY, 0usize);
+            for (j, c) in centres.iter().enumerate() {
+                // |p - c|² without the |p|² all centres share.
+                let dot: f32 = p.as_ref().iter().zip(c).map(|(a, b)| a * b).sum();
+                let d = norms[j] - 2.0 * dot;
+                if d < best.0 {
+                    best = (d, j);
+                }
+            }
+            best.1 as i32
+        })
+        .collect()
+}
+
+/// k-means on all of `points`: the labels and the centres.
+fn kmeans_fit<P: AsRef<[f32]>>(
+    points: &[P],
+    k: usize,
+    seed: u64,
+    runs: usize,
+) -> Result<(Vec<i32>, Vec<Vec<f32>>)> {
     use linfa::traits::{Fit, Predict};
     use linfa::DatasetBase;
     use ndarray::Array2;
     use rand_xoshiro::rand_core::SeedableRng;
-    let d = points[0].len();
-    let flat: Vec<f64> = points.iter().flat_map(|p| p.iter().map(|&x| x as f64)).collect();
+    let d = points[0].as_ref().len();
+    let flat: Vec<f64> = points.iter().flat_map(|p| p.as_ref().iter().map(|&x| x as f64)).collect();
     let data = Array2::from_shape_vec((points.len(), d), flat)
         .map_err(|e| Error::Config(e.to_string()))?;
     let dataset = DatasetBase::from(data);
@@ -524,7 +567,22 @@ pub(crate) fn kmeans_runs(
         .fit(&dataset)
         .map_err(|e| Error::Config(format!("k-means failed: {e}")))?;
     let labels = model.predict(dataset.records());
-    Ok(labels.iter().map(|&l| l as i32).collect())
+    let centres = model
+        .centroids()
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|&x| x as f32).collect())
+        .collect();
+    Ok((labels.iter().map(|&l| l as i32).collect(), centres))
+}
+
+/// Points a map draws at most: beyond them, every k-th passage is drawn (k the smallest that
+/// keeps them under this), so the report and the review page stay light at any size.
+pub const MAP_POINTS: usize = 20_000;
+
+/// The step between passages a map of `n` draws (1: every one).
+pub fn map_step(n: usize) -> usize {
+    n.div_ceil(MAP_POINTS).max(1)
 }
 
 /// The 2-D map: passages projected on the two main directions of the cluster centroids.
@@ -577,6 +635,38 @@ fn principal_axes(points: &[Vec<f32>], n: usize) -> Vec<Vec<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_set_is_fitted_on_a_sample_and_every_point_assigned() {
+        // Three blobs, more points than k-means is fitted on.
+        let n = FIT_SAMPLE + 7_001;
+        let mut rng = SplitMix(11);
+        let points: Vec<Vec<f32>> = (0..n)
+            .map(|i| {
+                let mut v = vec![0f32; 4];
+                v[i % 3] = 1.0;
+                v.iter_mut().for_each(|x| *x += 0.05 * (rng.uniform() as f32 - 0.5));
+                v
+            })
+            .collect();
+        let labels = kmeans_runs(&points, 3, 5, 2).unwrap();
+        assert_eq!(labels.len(), n);
+        for blob in 0..3 {
+            let first = labels[blob];
+            assert!((blob..n).step_by(3).all(|i| labels[i] == first), "blob {blob} split");
+        }
+        assert_eq!(labels.iter().collect::<std::collections::BTreeSet<_>>().len(), 3);
+        assert_eq!(labels, kmeans_runs(&points, 3, 5, 2).unwrap());
+    }
+
+    #[test]
+    fn a_map_draws_every_passage_up_to_its_limit_then_a_regular_share() {
+        assert_eq!(map_step(19_782), 1);
+        assert_eq!(map_step(MAP_POINTS), 1);
+        assert_eq!(map_step(MAP_POINTS + 1), 2);
+        assert_eq!(map_step(1_000_000), 50);
+        assert!(1_000_000usize.div_ceil(map_step(1_000_000)) <= MAP_POINTS);
+    }
 
     fn blobs() -> Vec<Vec<f32>> {
         let mut rng = SplitMix(7);

@@ -76,6 +76,9 @@ pub fn rank(v: &[f32], targets: &[Vec<f32>], top: usize) -> Vec<(usize, f32)> {
         targets.iter().enumerate().map(|(i, t)| (i, crate::embed::cosine(v, t))).collect();
     sims.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     sims.truncate(top);
+    // Kept per passage in large runs: only the room it needs (a million passages' unused
+    // capacity for every target was three gigabytes).
+    sims.shrink_to_fit();
     sims
 }
 

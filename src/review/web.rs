@@ -630,11 +630,15 @@ async fn map(State(app): State<Shared>) -> Response {
         .map(|p| p.as_deref().and_then(|p| ids.binary_search(&p).ok()).map_or(-1, |i| i as i32))
         .collect();
     let round = |v: f32| (v * 1000.0).round() / 1000.0;
+    // A large run's map draws a regular sample of its passages.
+    let step = crate::cluster::map_step(app.data.points.len());
+    let points = app.data.points.iter().step_by(step);
     Json(json!({
-        "x": app.data.points.iter().map(|p| round(p.0)).collect::<Vec<_>>(),
-        "y": app.data.points.iter().map(|p| round(p.1)).collect::<Vec<_>>(),
-        "in": of,
+        "x": points.clone().map(|p| round(p.0)).collect::<Vec<_>>(),
+        "y": points.map(|p| round(p.1)).collect::<Vec<_>>(),
+        "in": of.iter().step_by(step).collect::<Vec<_>>(),
         "ids": ids,
+        "step": step,
     }))
     .into_response()
 }
