@@ -232,14 +232,14 @@ pub fn card(session: &Session, c: &Candidate, position: usize, total: usize) -> 
         if let Some(q) = &e.prompt {
             let _ = writeln!(s, "  {}. Q: {}", i + 1, shorten(q, 160));
             let _ =
-                writeln!(s, "     {} ({}): “{}”", e.speaker, e.document_id, shorten(&e.text, 320));
+                writeln!(s, "     {} ({}): “{}”", e.speaker, e.passage_id, shorten(&e.text, 320));
         } else {
             let _ = writeln!(
                 s,
                 "  {}. {} ({}): “{}”",
                 i + 1,
                 e.speaker,
-                e.document_id,
+                e.passage_id,
                 shorten(&e.text, 320)
             );
         }
