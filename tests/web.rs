@@ -448,11 +448,23 @@ to = ""
             assert!(start.elapsed() < Duration::from_secs(20), "a decision of the two was lost");
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
+        // A memo on the category of C08, by mouse, shown under it.
+        click(&one, "button[data-act='cat-memo']").await;
+        dialog_open(&one).await;
+        type_into(&one, "#d-memo", "Rivedere con il gruppo").await;
+        click(&one, "#d-ok").await;
+        until(&one, "return document.getElementById('c-details').textContent.includes('tester: Rivedere con il gruppo')", "the category's memo").await;
         one.close().await.unwrap();
         two.close().await.unwrap();
     });
     let all = decisions(&a);
-    assert_eq!(all.len(), 9);
+    assert_eq!(all.len(), 10);
+    assert_eq!(
+        (all[9]["action"].as_str(), all[9]["memo"].as_str()),
+        (Some("memo"), Some("Rivedere con il gruppo"))
+    );
+    assert!(all[9]["candidate"].as_str().unwrap().starts_with('K'), "{}", all[9]);
+    let all = &all[..9];
     let seqs: Vec<u64> = all.iter().map(|d| d["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=9).collect::<Vec<_>>(), "sequence numbers in file order, none shared");
     let last: Vec<(&str, &str)> = all[7..]
@@ -465,7 +477,7 @@ to = ""
     let c = tmp.path().join("c/sample");
     sample_run(&c, &["--from", a.to_str().unwrap()]);
     let carried = std::fs::read_to_string(c.join("decisions-carried.jsonl")).unwrap();
-    assert_eq!(carried.lines().count(), 9);
+    assert_eq!(carried.lines().count(), 10);
     let file: Value =
         serde_json::from_slice(&std::fs::read(c.join("candidates.json")).unwrap()).unwrap();
     let cands = file["candidates"].as_array().unwrap();

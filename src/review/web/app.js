@@ -178,13 +178,18 @@ function renderCard() {
   if (k) {
     const span = el("span", null, `${k.id} ${k.name} `);
     span.append(statusBadge(k));
-    for (const [a, label] of [["cat-confirm", W.category_confirm], ["cat-rename", W.category_rename]]) {
+    for (const [a, label] of [["cat-confirm", W.category_confirm], ["cat-rename", W.category_rename], ["cat-memo", W.memo]]) {
       const b = el("button", null, label);
       b.type = "button";
       b.dataset.act = a;
       span.append(" ", b);
     }
     row(W.category, span);
+    if (k.memos.length) {
+      const ul = el("ul");
+      for (const m of k.memos) ul.append(el("li", null, `${m.who}: ${m.memo}`));
+      row(`${W.memos} (${k.id})`, ul);
+    }
   }
   row(W.key_terms, c.key_terms.join(" · "));
   row(W.in_vivo, c.in_vivo.map((p) => `“${p}”`).join(", "));
@@ -380,6 +385,9 @@ function act(what) {
       ...field(W.name, textInput("d-name", k.name)),
       ...field(W.definition, textArea("d-definition")),
     ], () => decide({ candidate: k.id, action: "confirm", name: $("d-name").value, definition: $("d-definition").value }, false));
+  } else if (what === "cat-memo" && k) {
+    dialog(`${W.memo} ${k.id}`, [...field(W.memo_text, textArea("d-memo"))],
+      () => decide({ candidate: k.id, action: "memo", memo: $("d-memo").value }, false));
   } else if (what === "cat-rename" && k) {
     dialog(`${W.category_rename} ${k.id}`, [...field(W.new_name, textInput("d-name", k.name))],
       () => decide({ candidate: k.id, action: "rename", name: $("d-name").value }, false));
