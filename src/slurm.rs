@@ -42,12 +42,12 @@ pub struct Scripts {
     pub merge: PathBuf,
 }
 
-/// A word for bash, quoted so that nothing in it is interpreted.
-fn quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-=:,+@%".contains(&b)) {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', r"'\''"))
+/// A word for bash, quoted so that nothing in it is interpreted (shlex's POSIX quoting; a
+/// path with a NUL byte cannot be written in a script at all).
+fn quote(s: &str) -> Result<String> {
+    shlex::try_quote(s)
+        .map(|q| q.into_owned())
+        .map_err(|_| Error::Config(format!("{s:?} cannot be written in a job script")))
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -85,16 +85,18 @@ pub fn write_scripts(r: &Request) -> Result<Scripts> {
     let dir = run.join(crate::run::SLURM);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let exe = std::env::current_exe().map_err(|e| Error::io(Path::new("terreno"), e))?;
-    let exe = quote(&exe.display().to_string());
-    let model = r
-        .model_dir
-        .as_ref()
-        .map(|m| format!(" --model-dir {}", quote(&absolute(m).display().to_string())))
-        .unwrap_or_default();
-    let inputs: Vec<String> =
-        r.inputs.iter().map(|p| quote(&absolute(p).display().to_string())).collect();
-    let options: Vec<String> = r.run_options.iter().map(|o| quote(o)).collect();
-    let run_q = quote(&run.display().to_string());
+    let exe = quote(&exe.display().to_string())?;
+    let model = match &r.model_dir {
+        Some(m) => format!(" --model-dir {}", quote(&absolute(m).display().to_string())?),
+        None => String::new(),
+    };
+    let inputs: Vec<String> = r
+        .inputs
+        .iter()
+        .map(|p| quote(&absolute(p).display().to_string()))
+        .collect::<Result<_>>()?;
+    let options: Vec<String> = r.run_options.iter().map(|o| quote(o)).collect::<Result<_>>()?;
+    let run_q = quote(&run.display().to_string())?;
 
     let mut shards = header(r, "terreno-shards", &dir.join("shard-%a.out"));
     shards.push_str(&format!("#SBATCH --array=1-{}\n", r.shards));

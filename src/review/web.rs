@@ -221,6 +221,8 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token cookie. (One cookie, read by hand: axum-extra's cookie jar would bring a crate
+/// and its signing machinery for a single `name=value` pair.)
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
