@@ -110,19 +110,16 @@ pub fn read_shards(run: &Path) -> Result<Vec<Shard>> {
         .collect::<Result<_>>()?;
     let first = &shards[0];
     let json = |v: &crate::config::Config| serde_json::to_string(v).unwrap_or_default();
-    for s in &shards[1..] {
+    for (i, s) in (1..).zip(&shards) {
         let (a, b) = (first.record(), s.record());
-        let i = b.index;
         let differs = |what: &str| {
             bad(format!(
                 "shard {i}/{n} was run with other {what} than shard 1/{n}: run every shard with \
                  the same command"
             ))
         };
-        if b.count != n
-            || b.index
-                != s.dir.file_name().and_then(|f| f.to_str()).map_or(0, |f| f.parse().unwrap_or(0))
-        {
+        // Shard i's folder holds shard i of n.
+        if b.count != n || b.index != i {
             return Err(differs("--shard numbers"));
         }
         if a.inputs != b.inputs || a.documents != b.documents {

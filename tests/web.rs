@@ -139,6 +139,11 @@ async fn type_into(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
+/// Whether the passage is among those the page lists.
+async fn listed(c: &Client, passage: &str) -> Value {
+    js(c, &format!("return [...document.querySelectorAll('#members li')].some(l => l.dataset.passage === {passage:?})")).await
+}
+
 async fn dialog_open(c: &Client) {
     until(c, "return document.getElementById('dialog').open", "the dialog").await;
 }
@@ -277,7 +282,7 @@ fn review_page_decides_as_the_decisions_file_does_and_talks_only_to_its_server()
         click(&c, "#d-ok").await;
         decided(&c, &a, 5).await;
         assert_eq!(
-            js(&c, &format!("return [...document.querySelectorAll('#members li')].some(l => l.dataset.passage === {moved:?})")).await,
+            listed(&c, &moved).await,
             json!(false),
             "the moved passage is still listed in C03"
         );
@@ -296,7 +301,7 @@ fn review_page_decides_as_the_decisions_file_does_and_talks_only_to_its_server()
         click(&c, "#tree li[data-id='-']").await;
         shown(&c, "-").await;
         assert_eq!(
-            js(&c, &format!("return [...document.querySelectorAll('#members li')].some(l => l.dataset.passage === {moved:?})")).await,
+            listed(&c, &moved).await,
             json!(true),
             "the passage moved out is not among those in no code"
         );

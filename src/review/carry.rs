@@ -85,7 +85,7 @@ impl Carry {
             if dir.join(crate::run::CANDIDATES).exists() {
                 // The codebook as the decisions make it: a review that stopped before it wrote
                 // its version (a server killed) loses nothing.
-                carry.codebook = super::Session::open(dir, "")?.codebook();
+                carry.codebook = super::codebook_of(dir)?;
             }
         }
         if let Some(path) = codebook {

@@ -287,6 +287,77 @@ pub fn moved_clusters(dir: &Path) -> Result<BTreeMap<String, i32>> {
         .collect())
 }
 
+/// The codebook a run's decisions make: `base` (its latest version), plus a code for every
+/// confirmed candidate or category, minus codes of this run whose confirmation was undone.
+pub fn decided_codebook(
+    base: &Codebook,
+    decisions: &[Decision],
+    run: &str,
+    candidates: &[Candidate],
+    categories: &[crate::label::Category],
+) -> Codebook {
+    let eff = effective(decisions);
+    let fates = Fates::of(&eff);
+    let mut book = base.clone();
+    let confirmed: BTreeSet<u64> = fates
+        .last
+        .values()
+        .filter(|d| matches!(d.action, Action::Confirm { .. }))
+        .map(|d| d.seq)
+        .collect();
+    book.codes.retain(|c| {
+        c.provenance.as_ref().is_none_or(|p| p.run != run || confirmed.contains(&p.decision))
+    });
+    // Categories first, so the codes confirmed under them can name them as parent.
+    let is_category = |id: &str| categories.iter().any(|k| k.id == id);
+    let mut ordered: Vec<&&Decision> = eff.iter().filter(|d| confirmed.contains(&d.seq)).collect();
+    ordered.sort_by_key(|d| (!is_category(&d.candidate), d.seq));
+    for d in ordered {
+        let Action::Confirm { name, definition, parent } = &d.action else { continue };
+        let id = d.code.clone().unwrap_or_else(|| book.fresh_id(name));
+        if book.get(&id).is_some() {
+            continue;
+        }
+        let mut code = Code::new(id, name.clone());
+        code.guid = crate::codebook::guid_for(&code.id);
+        code.definition = definition.clone();
+        code.codable = !is_category(&d.candidate);
+        let category = candidates
+            .iter()
+            .find(|c| c.id == d.candidate)
+            .and_then(|c| categories.iter().find(|k| k.index == c.category))
+            .and_then(|k| fates.last.get(&k.id))
+            .filter(|k| matches!(k.action, Action::Confirm { .. }))
+            .and_then(|k| k.code.clone());
+        code.parent = parent.clone().or(category).filter(|p| book.get(p).is_some());
+        code.examples = d.examples.clone();
+        // The quotes of candidates merged into it are examples too.
+        for m in fates.last.values() {
+            if matches!(m.action, Action::Merge { .. })
+                && fates.resolve(&m.candidate).0 == d.candidate
+            {
+                code.examples.extend(m.examples.iter().take(1).cloned());
+            }
+        }
+        code.status = Status::Confirmed;
+        code.provenance = Some(Provenance { run: run.to_string(), decision: d.seq });
+        book.codes.push(code);
+    }
+    book
+}
+
+/// The codebook a finished run's review has made so far, read from its files (no lock, no
+/// vectors): what a later run carries forward.
+pub fn codebook_of(dir: &Path) -> Result<Codebook> {
+    let file = CandidatesFile::read(dir)?;
+    let base = match versions(dir)?.pop() {
+        Some((_, path)) => Codebook::read(&path)?,
+        None => Codebook::default(),
+    };
+    let decisions = read_decisions(&dir.join(DECISIONS))?;
+    Ok(decided_codebook(&base, &decisions, &run_name(dir)?, &file.candidates, &file.categories))
+}
+
 /// Codebook versions in a run directory: `codebook-vN.toml`, sorted by N.
 pub fn versions(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
     RunDir::new(dir).versions()
@@ -495,61 +566,15 @@ impl Session {
         self.candidates.iter().filter(|c| !fates.last.contains_key(&c.id)).collect()
     }
 
-    /// The codebook as the decisions so far make it: the latest version, plus a code for every
-    /// confirmed candidate, minus codes of this run whose confirmation was undone.
+    /// The codebook as the decisions so far make it (see [`decided_codebook`]).
     pub fn codebook(&self) -> Codebook {
-        let eff = effective(&self.decisions);
-        let fates = Fates::of(&eff);
-        let mut book = self.base.1.clone();
-        let confirmed: BTreeSet<u64> = fates
-            .last
-            .values()
-            .filter(|d| matches!(d.action, Action::Confirm { .. }))
-            .map(|d| d.seq)
-            .collect();
-        book.codes.retain(|c| {
-            c.provenance
-                .as_ref()
-                .is_none_or(|p| p.run != self.run || confirmed.contains(&p.decision))
-        });
-        // Categories first, so the codes confirmed under them can name them as parent.
-        let is_category = |id: &str| self.categories.iter().any(|k| k.id == id);
-        let mut ordered: Vec<&&Decision> =
-            eff.iter().filter(|d| confirmed.contains(&d.seq)).collect();
-        ordered.sort_by_key(|d| (!is_category(&d.candidate), d.seq));
-        for d in ordered {
-            let Action::Confirm { name, definition, parent } = &d.action else { continue };
-            let id = d.code.clone().unwrap_or_else(|| book.fresh_id(name));
-            if book.get(&id).is_some() {
-                continue;
-            }
-            let mut code = Code::new(id, name.clone());
-            code.guid = crate::codebook::guid_for(&code.id);
-            code.definition = definition.clone();
-            code.codable = !is_category(&d.candidate);
-            let category = self
-                .candidates
-                .iter()
-                .find(|c| c.id == d.candidate)
-                .and_then(|c| self.categories.iter().find(|k| k.index == c.category))
-                .and_then(|k| fates.last.get(&k.id))
-                .filter(|k| matches!(k.action, Action::Confirm { .. }))
-                .and_then(|k| k.code.clone());
-            code.parent = parent.clone().or(category).filter(|p| book.get(p).is_some());
-            code.examples = d.examples.clone();
-            // The quotes of candidates merged into it are examples too.
-            for m in fates.last.values() {
-                if matches!(m.action, Action::Merge { .. })
-                    && fates.resolve(&m.candidate).0 == d.candidate
-                {
-                    code.examples.extend(m.examples.iter().take(1).cloned());
-                }
-            }
-            code.status = Status::Confirmed;
-            code.provenance = Some(Provenance { run: self.run.clone(), decision: d.seq });
-            book.codes.push(code);
-        }
-        book
+        decided_codebook(
+            &self.base.1,
+            &self.decisions,
+            &self.run,
+            &self.candidates,
+            &self.categories,
+        )
     }
 
     /// Checks and records a decision: appended to `decisions.jsonl` and synced before this

@@ -83,6 +83,10 @@ struct Data {
     points: Vec<(f32, f32)>,
     /// Metadata attributes worth filtering by (2 to 200 values), with their values.
     attributes: Vec<(String, Vec<String>)>,
+    /// The documents, speakers and roles there are, for the filters.
+    documents: BTreeSet<String>,
+    speakers: BTreeSet<String>,
+    roles: BTreeSet<String>,
     language: Language,
 }
 
@@ -361,7 +365,11 @@ fn load(dir: &Path, language: Option<Language>) -> Result<Data> {
         })
         .collect();
     let index = rows.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+    let distinct = |f: fn(&Row) -> &String| rows.iter().map(|r| f(r).clone()).collect();
     Ok(Data {
+        documents: distinct(|r| &r.document),
+        speakers: distinct(|r| &r.speaker),
+        roles: distinct(|r| &r.role),
         rows,
         index,
         clusters,
@@ -406,12 +414,12 @@ fn placement(session: &Session, data: &Data) -> Vec<Option<String>> {
     out
 }
 
-fn status_of(session: &Session, fates: &Fates, id: &str) -> (String, String) {
+fn status_of(book: &crate::codebook::Codebook, fates: &Fates, id: &str) -> (String, String) {
     match fates.last.get(id).map(|d| (&d.action, d.code.clone())) {
         Some((Action::Confirm { name, .. }, _)) => ("confirmed".into(), name.clone()),
         Some((Action::Assign { .. }, code)) => {
             let code = code.unwrap_or_default();
-            let name = session.codebook().get(&code).map(|c| c.name.clone()).unwrap_or(code);
+            let name = book.get(&code).map(|c| c.name.clone()).unwrap_or(code);
             ("assigned".into(), name)
         }
         Some((Action::Merge { into }, _)) => ("merged".into(), into.clone()),
@@ -442,14 +450,19 @@ async fn state(State(app): State<Shared>) -> Response {
             .map(|d| json!({ "who": d.who, "at": d.at, "memo": d.memo, "action": d.action.verb() }))
             .collect()
     };
+    let book = session.codebook();
+    // The analyst's name where renamed, as `Session::standing` gives it.
+    let label = |id: &str, proposed: &str| {
+        fates.renamed.get(id).cloned().unwrap_or_else(|| proposed.to_string())
+    };
     let candidates: Vec<Value> = session
         .candidates
         .iter()
         .map(|c| {
-            let (status, detail) = status_of(&session, &fates, &c.id);
+            let (status, detail) = status_of(&book, &fates, &c.id);
             json!({
                 "id": c.id,
-                "label": session.standing(&c.id).label,
+                "label": label(&c.id, &c.label),
                 "proposed": c.label,
                 "category": c.category,
                 "size": sizes.get(c.id.as_str()).copied().unwrap_or(0),
@@ -473,11 +486,11 @@ async fn state(State(app): State<Shared>) -> Response {
         .categories
         .iter()
         .map(|k| {
-            let (status, detail) = status_of(&session, &fates, &k.id);
+            let (status, detail) = status_of(&book, &fates, &k.id);
             json!({
                 "id": k.id,
                 "index": k.index,
-                "name": session.standing(&k.id).label,
+                "name": label(&k.id, &k.name),
                 "codes": k.codes,
                 "status": status,
                 "detail": detail,
@@ -485,16 +498,12 @@ async fn state(State(app): State<Shared>) -> Response {
             })
         })
         .collect();
-    let book = session.codebook();
     let codes: Vec<Value> = book
         .codes
         .iter()
         .map(|c| json!({ "id": c.id, "name": book.path(&c.id), "codable": c.codable }))
         .collect();
     let pending = session.pending();
-    let documents: BTreeSet<&str> = app.data.rows.iter().map(|r| r.document.as_str()).collect();
-    let speakers: BTreeSet<&str> = app.data.rows.iter().map(|r| r.speaker.as_str()).collect();
-    let roles: BTreeSet<&str> = app.data.rows.iter().map(|r| r.role.as_str()).collect();
     let unplaced = placed.iter().filter(|p| p.is_none()).count();
     Json(json!({
         "run": session.run,
@@ -509,9 +518,9 @@ async fn state(State(app): State<Shared>) -> Response {
         "passages": app.data.rows.len(),
         "unplaced": unplaced,
         "filters": {
-            "documents": documents,
-            "speakers": speakers,
-            "roles": roles,
+            "documents": app.data.documents,
+            "speakers": app.data.speakers,
+            "roles": app.data.roles,
             "attributes": app.data.attributes.iter().map(|(n, v)| json!({"name": n, "values": v})).collect::<Vec<_>>(),
         },
         "last": session.decisions.last().map(|d| json!({"seq": d.seq, "verb": d.action.verb(), "candidate": d.candidate, "who": d.who})),

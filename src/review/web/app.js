@@ -267,6 +267,8 @@ async function select(id) {
 }
 
 async function refresh(next) {
+  // Nothing is shown as settled until the page has caught up with the decision.
+  document.body.dataset.shown = "";
   state = await get("/api/state");
   map = await get("/api/map");
   let id = selected;
