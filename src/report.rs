@@ -97,7 +97,12 @@ pub fn summary_text(summary: &Summary) -> String {
                 summary.candidates.len()
             );
         }
-        let _ = writeln!(s, "  review them with: terreno review {}", summary.out.display());
+        let _ = writeln!(
+            s,
+            "  review them in the browser with: terreno review {} --web (or in the terminal \
+             without --web)",
+            summary.out.display()
+        );
     }
     if !summary.saturation.is_empty() {
         let _ = writeln!(
