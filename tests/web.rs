@@ -129,8 +129,17 @@ async fn key(c: &Client, k: char) {
 
 const ENTER: char = '\u{E007}';
 
+/// Clicks the element; found again if the page redrew it between finding and clicking.
 async fn click(c: &Client, css: &str) {
-    c.wait().for_element(Locator::Css(css)).await.unwrap().click().await.unwrap();
+    for _ in 0..5 {
+        match c.wait().for_element(Locator::Css(css)).await.unwrap().click().await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference => {}
+            Err(e) => panic!("clicking {css}: {e}"),
+        }
+    }
+    panic!("{css} was redrawn five times in a row");
 }
 
 async fn type_into(c: &Client, css: &str, text: &str) {

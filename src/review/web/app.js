@@ -369,8 +369,16 @@ function selectOf(id, options) {
   return s;
 }
 
+// While a decision is on its way and the page catches up with it, nothing is shown as settled.
 async function decide(body, next) {
-  const r = await post("/api/decide", body);
+  document.body.dataset.shown = "";
+  let r;
+  try {
+    r = await post("/api/decide", body);
+  } catch (e) {
+    document.body.dataset.shown = selected;
+    throw e;
+  }
   if (body.action === "move") say(`${body.passage} → ${body.to || W.out_of_all}`, true);
   else say(`${r.candidate} ${r.verb}${r.code ? " → " + r.code : ""}`, true);
   await refresh(next);
@@ -449,12 +457,14 @@ function movePassage(li) {
 }
 
 async function undoLast() {
+  document.body.dataset.shown = "";
   try {
     const r = await post("/api/undo");
     if (r.undone === null) say(W.nothing_to_undo);
     else say(`${r.candidate} ${r.verb}: ${W.undone}`, true);
     await refresh(false);
   } catch (e) {
+    document.body.dataset.shown = selected;
     say(e.message);
   }
 }
