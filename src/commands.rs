@@ -38,6 +38,11 @@ pub fn model_info(dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     println!("tokenizer   {}", dir.join("tokenizer.json").display());
     let simd = embed::kernels::Simd::available();
     println!("kernels     {:?} (this CPU also runs: {:?})", simd[0], &simd[1..]);
+    println!(
+        "precision   {} by default (--precision f32|int8); int8 kernel {}",
+        embed::Precision::default().as_str(),
+        embed::int8::Kernel::best().name()
+    );
     let v = model.embed(&["Il gruppo mi ha aiutato."], Prefix::Passage)?;
     println!(
         "check       a test sentence embeds to {} dimensions, norm {:.4}",
@@ -52,7 +57,7 @@ pub fn embed_texts(args: &EmbedArgs) -> anyhow::Result<()> {
     crate::threads(args.threads)?;
     let texts = read_texts(&args.input)?;
     let dir = args.model_dir.clone().unwrap_or_else(embed::default_model_dir);
-    let model = embed::e5::E5::load(&dir)?;
+    let model = embed::e5::E5::load_at(&dir, args.precision)?;
     let prefix = if args.query { Prefix::Query } else { Prefix::Passage };
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let progress = terreno::progress::Progress::new(args.quiet);
@@ -254,6 +259,9 @@ pub fn slurm(args: &terreno::cli::SlurmArgs) -> anyhow::Result<()> {
     }
     if let Some(c) = &args.cache_dir {
         run_options.extend(["--cache-dir".to_string(), absolute(c).display().to_string()]);
+    }
+    if let Some(p) = args.precision {
+        run_options.extend(["--precision".to_string(), p.as_str().to_string()]);
     }
     let model_dir = args
         .model_dir

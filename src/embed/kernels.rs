@@ -163,17 +163,25 @@ macro_rules! dispatch {
     };
 }
 
-/// `e^x`, branch-free, relative error below 2e-7 over the float range.
+/// `e^x`, branch-free, relative error below 2e-7 over the float range. Written so that it
+/// vectorises: the nearest integer `n` of `x·log2 e` comes from adding 1.5 · 2²³ (it lands in
+/// the low bits, no float-to-int conversion, which Rust's saturating `as` would keep scalar).
 #[inline(always)]
 fn exp(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    const MAGIC_BITS: i32 = 0x4B40_0000;
     let x = x.clamp(-87.3, 88.7);
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    let shifted = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = shifted - MAGIC;
+    let r = (-n).mul_add(1.428_606_8e-6, (-n).mul_add(0.693_145_75, x));
+    // Horner's scheme on fused multiply-adds (one instruction each on AVX2 and AVX-512; the
+    // portable build calls libm's fmaf, exact and slower).
+    let mut p: f32 = 1.0 / 720.0;
+    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = p.mul_add(r, c);
+    }
+    let two_n = ((shifted.to_bits() as i32 - MAGIC_BITS + 127) << 23) as u32;
+    p * f32::from_bits(two_n)
 }
 
 /// `erf(x)`, Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7), branch-free.
@@ -181,10 +189,11 @@ fn exp(x: f32) -> f32 {
 fn erf(x: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let poly = t
-        * (0.254_829_6
-            + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152 + t * 1.061_405_4))));
-    (1.0 - poly * exp(-a * a)).copysign(x)
+    let mut poly: f32 = 1.061_405_4;
+    for c in [-1.453_152, 1.421_413_8, -0.284_496_74, 0.254_829_6] {
+        poly = poly.mul_add(t, c);
+    }
+    (-(poly * t)).mul_add(exp(-a * a), 1.0).copysign(x)
 }
 
 #[inline(always)]

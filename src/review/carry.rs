@@ -123,11 +123,32 @@ impl Carry {
     }
 
     /// The closest earlier candidate to `centroid` at or above `threshold`.
+    /// The earlier candidate closest to `centroid`, at or above `threshold`. A merge group
+    /// also stands as a whole, by the mean direction of its members' centroids (its member
+    /// standing for it is returned): two unlike candidates an analyst merged make a cluster
+    /// whose centroid is close to neither alone.
     fn closest(&self, centroid: &[f32], threshold: f32) -> Option<(&Earlier, f32)> {
+        let fits = |e: &&Earlier| e.centroid.len() == centroid.len();
+        let mut groups: BTreeMap<(&str, &str), (Vec<f32>, usize)> = BTreeMap::new();
+        for e in self.earlier.iter().filter(fits) {
+            let (sum, n) = groups
+                .entry((e.run.as_str(), e.group.as_str()))
+                .or_insert_with(|| (vec![0.0; centroid.len()], 0));
+            sum.iter_mut().zip(&e.centroid).for_each(|(s, v)| *s += v);
+            *n += 1;
+        }
+        let whole = groups.into_iter().filter(|(_, (_, n))| *n >= 2).filter_map(
+            |((run, group), (mut sum, _))| {
+                crate::embed::normalize(&mut sum);
+                let e = self.earlier.iter().find(|o| o.run == run && o.candidate == group)?;
+                Some((e, crate::embed::cosine(centroid, &sum)))
+            },
+        );
         self.earlier
             .iter()
-            .filter(|e| e.centroid.len() == centroid.len())
+            .filter(fits)
             .map(|e| (e, crate::embed::cosine(centroid, &e.centroid)))
+            .chain(whole.collect::<Vec<_>>())
             .filter(|(_, s)| *s >= threshold)
             .max_by(|a, b| a.1.total_cmp(&b.1))
     }
