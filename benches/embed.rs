@@ -5,8 +5,8 @@
 //! one `TOI…` speaker joined, 20-120 words, files in sorted order, the first 2,000), all with 2
 //! threads. Prints passages/s, tokens/s and achieved GFLOP/s of each, the min and mean cosine of
 //! each int8 engine to terreno's f32 vectors, and the ratios. terreno and ONNX Runtime run twice
-//! (after a warm-up for ONNX Runtime); the figures are the means. `-- int8` runs only terreno's
-//! int8 path, five times, for a profiler.
+//! (after a warm-up for ONNX Runtime); the figures are the means. `-- int8` (or `-- f32`) runs
+//! only terreno at that precision, five times, for a profiler.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,15 +103,17 @@ fn main() {
     assert_eq!(texts.len(), 2000, "the benchmark set needs 2,000 passages");
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let dir = terreno::embed::default_model_dir();
-    // `-- int8`: only terreno's int8 path with the best kernel, five times (for a profiler).
-    if std::env::args().any(|a| a == "int8") {
-        let model = E5::load_at(&dir, Precision::Int8).unwrap();
-        for _ in 0..5 {
-            let start = Instant::now();
-            model.embed(&refs, Prefix::Passage).unwrap();
-            println!("int8: {:.1} passages/s", 2000.0 / start.elapsed().as_secs_f64());
+    // `-- int8` or `-- f32`: only terreno at that precision, five times (for a profiler).
+    for (arg, precision) in [("int8", Precision::Int8), ("f32", Precision::F32)] {
+        if std::env::args().any(|a| a == arg) {
+            let model = E5::load_at(&dir, precision).unwrap();
+            for _ in 0..5 {
+                let start = Instant::now();
+                model.embed(&refs, Prefix::Passage).unwrap();
+                println!("{arg}: {:.1} passages/s", 2000.0 / start.elapsed().as_secs_f64());
+            }
+            return;
         }
-        return;
     }
     let f32_model = E5::load_at(&dir, Precision::F32).expect("run `make setup` first");
     let d = f32_model.dims();
