@@ -111,10 +111,10 @@ fn a_second_run_takes_every_vector_from_the_cache() {
     let input = dir.path().join("PTA002.txt");
     std::fs::copy(shared("parlato/linear-orthographic/PTA002.txt"), &input).unwrap();
     let cache = dir.path().join("cache");
-    let run = |name: &str| {
+    let run_at = |name: &str, precision: &str| {
         let out = dir.path().join(name);
         terreno()
-            .args(["run", "--quiet", "--cache-dir"])
+            .args(["run", "--quiet", "--precision", precision, "--cache-dir"])
             .arg(&cache)
             .arg("--out")
             .arg(&out)
@@ -123,6 +123,7 @@ fn a_second_run_takes_every_vector_from_the_cache() {
             .success();
         manifest(&out)
     };
+    let run = |name: &str| run_at(name, "f32");
     let first = run("a");
     let n = first["counts"]["passages"].as_u64().unwrap();
     assert!(n > 3);
@@ -141,6 +142,20 @@ fn a_second_run_takes_every_vector_from_the_cache() {
     std::fs::write(&input, changed).unwrap();
     let third = run("c");
     assert_eq!(third["counts"]["embedded_new"], 1);
+    // int8 vectors are never taken for f32 ones, nor the other way: the same texts at the other
+    // precision are embedded afresh, then cached beside the f32 ones.
+    let int8 = run_at("d", "int8");
+    assert_eq!(int8["counts"]["embedded_new"], n);
+    assert_eq!(run_at("e", "int8")["counts"]["embedded_new"], 0);
+    assert_eq!(run("f")["counts"]["embedded_new"], 0);
+    let model = |m: &serde_json::Value| m["model"]["name"].as_str().unwrap().to_string();
+    assert!(model(&int8).ends_with(", int8 linear layers)"), "{}", model(&int8));
+    assert!(model(&first).ends_with(", f32 linear layers)"), "{}", model(&first));
+    let (f, i) = (
+        vectors(&read_parquet(&dir.path().join("c/embeddings.parquet")), "vector"),
+        vectors(&read_parquet(&dir.path().join("d/embeddings.parquet")), "vector"),
+    );
+    assert!(f != i && f.iter().zip(&i).all(|(a, b)| cosine(a, b) > 0.995));
 }
 
 #[test]
