@@ -137,6 +137,7 @@ fn main() {
         )
     };
     let (reference, f32_secs) = timed(&f32_model, &refs);
+    let sha256 = f32_model.sha256().to_string();
     line("terreno f32", f32_secs);
     drop(f32_model);
     let mut best_int8 = f64::NAN;
@@ -159,7 +160,7 @@ fn main() {
         );
     }
     println!("peak RSS {:.0} MiB (terreno)", terreno::run::peak_rss_mib().unwrap_or(f64::NAN));
-    match ort_int8(&dir, &texts) {
+    match ort_int8(&dir, &sha256, &texts) {
         Ok((v, secs)) => {
             line("ONNX Runtime int8", secs);
             let (min, mean) = agreement(&reference, &v);
@@ -234,13 +235,18 @@ fn export_weights(model_dir: &Path, work: &Path) {
 
 /// ONNX Runtime int8 on the texts (benches/ort_int8.py in the venv `make bench-embed`
 /// creates): its vectors and mean seconds.
-fn ort_int8(model_dir: &Path, texts: &[String]) -> Result<(Vec<Vec<f32>>, f64), String> {
+fn ort_int8(
+    model_dir: &Path,
+    sha256: &str,
+    texts: &[String],
+) -> Result<(Vec<Vec<f32>>, f64), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join("target/ort-venv/bin/python");
     if !python.exists() {
         return Err("target/ort-venv is missing (`make bench-embed` creates it)".into());
     }
-    let work = root.join("target/ort");
+    // One folder per weights file: the exported weights and the ONNX graphs built from them.
+    let work = root.join("target/ort").join(&sha256[..16]);
     export_weights(model_dir, &work);
     let input = work.join("texts.json");
     std::fs::write(&input, serde_json::to_vec(texts).unwrap()).unwrap();
