@@ -29,7 +29,7 @@ pub const TOKEN_BUDGET: usize = 4096;
 
 /// One linear layer's weights, at the precision the model runs.
 enum Dense {
-    F32 { w: Vec<f32>, b: Vec<f32>, n: usize },
+    F32 { w: Vec<f32>, b: Vec<f32> },
     Int8(QLinear),
 }
 
@@ -37,7 +37,7 @@ impl Dense {
     fn new(w: Vec<f32>, b: Vec<f32>, precision: Precision) -> Dense {
         let n = b.len();
         match precision {
-            Precision::F32 => Dense::F32 { w, b, n },
+            Precision::F32 => Dense::F32 { w, b },
             Precision::Int8 => Dense::Int8(QLinear::new(&w, n, w.len() / n, &b)),
         }
     }
@@ -45,7 +45,7 @@ impl Dense {
     /// `out[m×n] = a[m×k] · wᵀ + b`.
     fn apply(&self, a: &[f32], m: usize, k: usize, out: &mut [f32], scratch: &mut Scratch) {
         match self {
-            Dense::F32 { w, b, n } => linear(a, m, k, w, *n, b, out),
+            Dense::F32 { w, b } => linear(a, m, k, w, b.len(), b, out),
             Dense::Int8(q) => q.forward(a, m, out, scratch),
         }
     }

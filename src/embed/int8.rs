@@ -246,32 +246,60 @@ mod x86 {
 
     use super::{quantize, QLinear, PANEL};
 
-    /// Runs `tile::<MR>` for the rows left, MR a constant of at most `max`.
+    /// Runs `tile::<MR>` over the rows, `MR` the first of the constants listed while as many
+    /// rows are left, then the largest that fits the rest.
     macro_rules! tiles {
-        ($tile:ident, $max:literal, $rows:expr, $($arg:expr),*) => {{
+        ($tile:ident, $rows:expr, [$max:literal $(, $mr:literal)*], $args:tt) => {{
             let mut r0 = 0;
             let rows = $rows;
             while r0 < rows {
                 let left = (rows - r0).min($max);
                 match left {
-                    1 => $tile::<1>(r0, $($arg),*),
-                    2 => $tile::<2>(r0, $($arg),*),
-                    3 => $tile::<3>(r0, $($arg),*),
-                    4 => $tile::<4>(r0, $($arg),*),
-                    5 => $tile::<5>(r0, $($arg),*),
-                    6 => $tile::<6>(r0, $($arg),*),
-                    7 => $tile::<7>(r0, $($arg),*),
-                    8 => $tile::<8>(r0, $($arg),*),
+                    $max => tiles!(@call $tile, $max, r0, $args),
+                    $($mr => tiles!(@call $tile, $mr, r0, $args),)*
                     _ => unreachable!(),
                 }
                 r0 += left;
             }
         }};
+        (@call $tile:ident, $mr:literal, $r0:expr, ($($arg:expr),*)) => {
+            $tile::<$mr>($r0, $($arg),*)
+        };
+    }
+
+    /// The rows of `a`, a panel at a time: quantised into `q` (each integer stored by `to`)
+    /// with their scales, then `block(rows, c0, q, scales, out)` for each block of `nr`
+    /// columns, `out` from the panel's first row. Inlined into each kernel, so the quantisation
+    /// is compiled with the kernel's instruction set.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn panels<T>(
+        l: &QLinear,
+        a: &[f32],
+        q: &mut [T],
+        scales: &mut [f32],
+        m: usize,
+        out: &mut [f32],
+        nr: usize,
+        to: impl Fn(i32) -> T + Copy,
+        mut block: impl FnMut(usize, usize, &[T], &[f32], &mut [f32]),
+    ) {
+        let (n, k) = (l.n, l.k);
+        for p0 in (0..m).step_by(PANEL) {
+            let rows = PANEL.min(m - p0);
+            for r in 0..rows {
+                let x = &a[(p0 + r) * k..(p0 + r + 1) * k];
+                scales[r] = quantize(x, &mut q[r * k..(r + 1) * k], to);
+            }
+            for c0 in (0..n).step_by(nr) {
+                block(rows, c0, q, scales, &mut out[p0 * n..]);
+            }
+        }
     }
 
     /// # Safety
-    /// The CPU has AVX-512 F, BW and VNNI; `q` holds `m × k` unsigned activations, `w` the
-    /// layer's VNNI packing, `out` `m × n`.
+    /// The CPU has AVX-512 F, BW and VNNI; `q` holds `PANEL × k` bytes, `w` is the layer's
+    /// VNNI packing, `out` `m × n`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn vnni512(
         l: &QLinear,
@@ -282,18 +310,14 @@ mod x86 {
         m: usize,
         out: &mut [f32],
     ) {
-        let (n, k) = (l.n, l.k);
-        for p0 in (0..m).step_by(PANEL) {
-            let rows = PANEL.min(m - p0);
-            for r in 0..rows {
-                let x = &a[(p0 + r) * k..(p0 + r + 1) * k];
-                scales[r] = quantize(x, &mut q[r * k..(r + 1) * k], |v| v as u8 ^ 0x80);
+        let to = |v: i32| v as u8 ^ 0x80;
+        panels(l, a, q, scales, m, out, 48, to, |rows, c0, q, scales, out| {
+            let wb = w[c0 * l.k..].as_ptr();
+            // SAFETY: as this function's.
+            unsafe {
+                tiles!(vnni_tile, rows, [8, 7, 6, 5, 4, 3, 2, 1], (c0, l, q, scales, wb, &mut *out))
             }
-            for c0 in (0..n).step_by(48) {
-                let wb = w[c0 * k..].as_ptr();
-                tiles!(vnni_tile, 8, rows, c0, l, q, scales, wb, &mut out[p0 * n..]);
-            }
-        }
+        });
     }
 
     #[inline]
@@ -342,8 +366,8 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU has AVX2; `q` holds `m × k` activations as i16, `w` the layer's AVX2 packing,
-    /// `out` `m × n`.
+    /// The CPU has AVX2; `q` holds `PANEL × k` i16, `w` is the layer's AVX2 packing, `out`
+    /// `m × n`.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn avx2(
         l: &QLinear,
@@ -354,18 +378,23 @@ mod x86 {
         m: usize,
         out: &mut [f32],
     ) {
-        let (n, k) = (l.n, l.k);
-        for p0 in (0..m).step_by(PANEL) {
-            let rows = PANEL.min(m - p0);
-            for r in 0..rows {
-                let x = &a[(p0 + r) * k..(p0 + r + 1) * k];
-                scales[r] = quantize(x, &mut q[r * k..(r + 1) * k], |v| v as i16);
-            }
-            for c0 in (0..n).step_by(16) {
-                let wb = w[c0 * k..].as_ptr();
-                tiles!(avx2_tile, 6, rows, c0, l, q, scales, wb, &mut out[p0 * n..]);
-            }
-        }
+        panels(
+            l,
+            a,
+            q,
+            scales,
+            m,
+            out,
+            16,
+            |v| v as i16,
+            |rows, c0, q, scales, out| {
+                let wb = w[c0 * l.k..].as_ptr();
+                // SAFETY: as this function's.
+                unsafe {
+                    tiles!(avx2_tile, rows, [6, 5, 4, 3, 2, 1], (c0, l, q, scales, wb, &mut *out))
+                }
+            },
+        );
     }
 
     #[inline]

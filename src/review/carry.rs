@@ -122,33 +122,40 @@ impl Carry {
         self.codebook.codes.is_empty() && self.history.is_empty()
     }
 
-    /// The closest earlier candidate to `centroid` at or above `threshold`.
-    /// The earlier candidate closest to `centroid`, at or above `threshold`. A merge group
-    /// also stands as a whole, by the mean direction of its members' centroids (its member
-    /// standing for it is returned): two unlike candidates an analyst merged make a cluster
-    /// whose centroid is close to neither alone.
-    fn closest(&self, centroid: &[f32], threshold: f32) -> Option<(&Earlier, f32)> {
-        let fits = |e: &&Earlier| e.centroid.len() == centroid.len();
-        let mut groups: BTreeMap<(&str, &str), (Vec<f32>, usize)> = BTreeMap::new();
-        for e in self.earlier.iter().filter(fits) {
+    /// What a cluster of this run is matched against: each earlier candidate by its centroid,
+    /// and each merge group as a whole, by the mean direction of its members' centroids (as the
+    /// member standing for it): two unlike candidates an analyst merged make a cluster whose
+    /// centroid is close to neither alone.
+    fn standing(&self) -> Vec<(&Earlier, Vec<f32>)> {
+        let mut groups: BTreeMap<(&str, &str, usize), (Vec<f32>, usize)> = BTreeMap::new();
+        for e in &self.earlier {
+            let dim = e.centroid.len();
             let (sum, n) = groups
-                .entry((e.run.as_str(), e.group.as_str()))
-                .or_insert_with(|| (vec![0.0; centroid.len()], 0));
+                .entry((e.run.as_str(), e.group.as_str(), dim))
+                .or_insert_with(|| (vec![0.0; dim], 0));
             sum.iter_mut().zip(&e.centroid).for_each(|(s, v)| *s += v);
             *n += 1;
         }
-        let whole = groups.into_iter().filter(|(_, (_, n))| *n >= 2).filter_map(
-            |((run, group), (mut sum, _))| {
+        let wholes = groups.into_iter().filter(|(_, (_, n))| *n >= 2).filter_map(
+            |((run, group, _), (mut sum, _))| {
                 crate::embed::normalize(&mut sum);
                 let e = self.earlier.iter().find(|o| o.run == run && o.candidate == group)?;
-                Some((e, crate::embed::cosine(centroid, &sum)))
+                Some((e, sum))
             },
         );
-        self.earlier
+        self.earlier.iter().map(|e| (e, e.centroid.clone())).chain(wholes).collect()
+    }
+
+    /// The one of `standing` closest to `centroid`, at or above `threshold`.
+    fn closest<'a>(
+        standing: &[(&'a Earlier, Vec<f32>)],
+        centroid: &[f32],
+        threshold: f32,
+    ) -> Option<(&'a Earlier, f32)> {
+        standing
             .iter()
-            .filter(fits)
-            .map(|e| (e, crate::embed::cosine(centroid, &e.centroid)))
-            .chain(whole.collect::<Vec<_>>())
+            .filter(|(_, v)| v.len() == centroid.len())
+            .map(|(e, v)| (*e, crate::embed::cosine(centroid, v)))
             .filter(|(_, s)| *s >= threshold)
             .max_by(|a, b| a.1.total_cmp(&b.1))
     }
@@ -169,8 +176,9 @@ impl Carry {
         });
         let mut first_of_group: BTreeMap<String, i32> = BTreeMap::new();
         let mut map: Vec<i32> = (0..k as i32).collect();
+        let standing = self.standing();
         for (c, centroid) in centroids.iter().enumerate() {
-            let Some((e, _)) = self.closest(centroid, threshold) else { continue };
+            let Some((e, _)) = Self::closest(&standing, centroid, threshold) else { continue };
             if sizes.get(e.group.as_str()).copied().unwrap_or(0) < 2 {
                 continue;
             }
@@ -246,6 +254,7 @@ impl Carry {
         threshold: f32,
     ) {
         let vectors: Vec<Vec<f32>> = code_vectors.iter().map(|(_, v)| v.clone()).collect();
+        let standing = self.standing();
         for cand in candidates.iter_mut() {
             let Some(centroid) = centred.get(cand.cluster as usize) else { continue };
             cand.matches = rank(centroid, &vectors, 3)
@@ -260,7 +269,9 @@ impl Carry {
                 cand.proposal = Proposal::Existing;
                 cand.code = Some(best.code.clone());
             }
-            let Some((found, sim)) = self.closest(centroid, threshold) else { continue };
+            let Some((found, sim)) = Self::closest(&standing, centroid, threshold) else {
+                continue;
+            };
             // A merged candidate takes the decision and name of the one standing for its group.
             let e = self
                 .earlier
