@@ -55,15 +55,16 @@ fn agree(labels: &[Option<String>], pred: &[i32]) -> (f64, f64) {
 }
 
 /// The share of passages (weighted by candidate size) whose candidate's name retrieves, among
-/// all the human labels' names, the label that holds most of its passages.
+/// all the human labels' names, the label that holds most of its passages: for the codes, and
+/// for the categories.
 fn fidelity(
     corpus: &Corpus,
     labels: &[Option<String>],
     clustering: &Clustering,
     model: &E5,
     name_of: impl Fn(&str) -> String,
-) -> f64 {
-    let (candidates, _) =
+) -> (f64, f64) {
+    let (candidates, categories) =
         name_candidates(&corpus.ingested.passages, &corpus.vectors, clustering, model).unwrap();
     let mut names: Vec<&str> = labels.iter().flatten().map(String::as_str).collect();
     names.sort_unstable();
@@ -71,36 +72,56 @@ fn fidelity(
     let label_texts: Vec<String> = names.iter().map(|n| name_of(n)).collect();
     let refs: Vec<&str> = label_texts.iter().map(String::as_str).collect();
     let label_vecs = model.embed(&refs, Prefix::Query).unwrap();
-    let (mut hit, mut total) = (0usize, 0usize);
-    for c in &candidates {
-        let mut votes: std::collections::BTreeMap<&str, usize> = Default::default();
-        for (i, &l) in clustering.labels.iter().enumerate() {
-            if l == c.cluster {
+    let verbose = std::env::var("TERRENO_BENCH_VERBOSE").is_ok();
+    // (name, the label of each passage: whether it is a member)
+    let score = |groups: Vec<(&str, Vec<bool>)>| {
+        let (mut hit, mut total) = (0usize, 0usize);
+        for (name, member) in groups {
+            let mut votes: std::collections::BTreeMap<&str, usize> = Default::default();
+            let mut size = 0;
+            for (i, _) in member.iter().enumerate().filter(|(_, m)| **m) {
+                size += 1;
                 if let Some(t) = &labels[i] {
                     *votes.entry(t.as_str()).or_default() += 1;
                 }
             }
+            let Some((&major, _)) = votes.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
+            else {
+                continue;
+            };
+            let v = &model.embed(&[name], Prefix::Query).unwrap()[0];
+            let best = (0..names.len())
+                .max_by(|&a, &b| {
+                    terreno::embed::cosine(v, &label_vecs[a])
+                        .total_cmp(&terreno::embed::cosine(v, &label_vecs[b]))
+                })
+                .unwrap();
+            total += size;
+            if verbose {
+                println!("    {name:<40} → {:<30} (majority {major})", names[best]);
+            }
+            if names[best] == major {
+                hit += size;
+            }
         }
-        let Some((&major, _)) = votes.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
-        else {
-            continue;
-        };
-        let v = &model.embed(&[c.label.as_str()], Prefix::Query).unwrap()[0];
-        let best = (0..names.len())
-            .max_by(|&a, &b| {
-                terreno::embed::cosine(v, &label_vecs[a])
-                    .total_cmp(&terreno::embed::cosine(v, &label_vecs[b]))
+        hit as f64 / total.max(1) as f64
+    };
+    let codes = score(
+        candidates
+            .iter()
+            .map(|c| {
+                (c.label.as_str(), clustering.labels.iter().map(|&l| l == c.cluster).collect())
             })
-            .unwrap();
-        total += c.size;
-        if std::env::var("TERRENO_BENCH_VERBOSE").is_ok() {
-            println!("    {:<40} → {:<30} (majority {major})", c.label, names[best]);
-        }
-        if names[best] == major {
-            hit += c.size;
-        }
-    }
-    hit as f64 / total.max(1) as f64
+            .collect(),
+    );
+    let passage_categories = clustering.categories();
+    let cats = score(
+        categories
+            .iter()
+            .map(|k| (k.name.as_str(), passage_categories.iter().map(|&l| l == k.index).collect()))
+            .collect(),
+    );
+    (codes, cats)
 }
 
 fn default_clustering(corpus: &Corpus, seed: u64) -> Clustering {
@@ -111,6 +132,27 @@ fn default_clustering(corpus: &Corpus, seed: u64) -> Clustering {
 fn kmeans_true_k(corpus: &Corpus, k: usize, seed: u64) -> Vec<i32> {
     let cfg = ClusterConfig { method: Method::Kmeans, k, ..ClusterConfig::default() };
     cluster(&corpus.vectors.passage, &cfg, seed).unwrap().labels
+}
+
+/// The share of codes (and of their passages) that are mostly one speaker's (over 60%).
+fn one_speaker(info: &[terreno::cluster::meaning::PassageInfo], c: &Clustering) -> (f64, f64) {
+    let k = c.n_clusters();
+    let mut by: Vec<std::collections::BTreeMap<(&str, &str), usize>> = vec![Default::default(); k];
+    for (i, &l) in c.labels.iter().enumerate() {
+        if l >= 0 {
+            *by[l as usize].entry((info[i].document, info[i].speaker)).or_default() += 1;
+        }
+    }
+    let (mut codes, mut passages, mut all) = (0usize, 0usize, 0usize);
+    for b in &by {
+        let n: usize = b.values().sum();
+        all += n;
+        if n > 0 && *b.values().max().unwrap() as f64 > 0.6 * n as f64 {
+            codes += 1;
+            passages += n;
+        }
+    }
+    (100.0 * codes as f64 / k.max(1) as f64, 100.0 * passages as f64 / all.max(1) as f64)
 }
 
 fn set_apart(c: &Clustering) -> f64 {
@@ -187,9 +229,15 @@ fn main() {
             base.1
         );
     }
-    let c = default_clustering(&sib, sib.config.seed);
-    let f = fidelity(&sib, topics, &c, &model, |n| n.to_string());
-    println!("  label fidelity (codes' names retrieve their majority topic): {:.1}%", 100.0 * f);
+    for seed in [7u64, 42] {
+        let c = default_clustering(&sib, seed);
+        let (codes, cats) = fidelity(&sib, topics, &c, &model, |n| n.to_string());
+        println!(
+            "  seed {seed:>2}: label fidelity (names retrieve their majority topic): codes {:.1}%, categories {:.1}%",
+            100.0 * codes,
+            100.0 * cats
+        );
+    }
 
     let pd = corpora::pdpilot(&model);
     let (top, leaf) = (&pd.labels[0].1, &pd.labels[1].1);
@@ -210,54 +258,34 @@ fn main() {
             "           k-means k = 7 (top): ARI {:.3} NMI {:.3};  k = 75 (leaf): ARI {:.3} NMI {:.3}",
             bt.0, bt.1, bl.0, bl.1
         );
+        let (codes, passages) = one_speaker(&passage_info(&pd.ingested.passages), &c);
+        println!("           mostly one speaker: {codes:.0}% of codes, {passages:.0}% of passages");
     }
-    let c = default_clustering(&pd, pd.config.seed);
     let leaf_name = |n: &str| n.rsplit(" > ").next().unwrap_or(n).to_string();
-    let f_leaf = fidelity(&pd, leaf, &c, &model, leaf_name);
-    let f_top = fidelity(&pd, top, &c, &model, |n| n.to_string());
-    println!(
-        "  label fidelity: codes' names retrieve their majority code {:.1}%, their majority top-level code {:.1}%",
-        100.0 * f_leaf,
-        100.0 * f_top
-    );
-
-    // int8 vectors against the f32 ones (the default): each corpus embedded by both and
-    // clustered the same way; then, for scale, the f32 vectors against themselves with a little
-    // noise (how much a clustering moves when its input moves by less than int8 moves it).
-    let int8 = E5::load_at(&terreno::embed::default_model_dir(), Precision::Int8).unwrap();
-    println!("\nint8 against f32 vectors: ARI between the two clusterings, every passage");
-    for (name, reference, other) in
-        [("SIB-200", &sib, corpora::sib(&int8)), ("PDPilot", &pd, corpora::pdpilot(&int8))]
-    {
-        for seed in [7u64, 42] {
-            let info = passage_info(&reference.ingested.passages);
-            let (codes, cats) = same_clustering(
-                &default_clustering(reference, seed),
-                &cluster_passages(&other.vectors.query, &info, &reference.config.cluster, seed)
-                    .unwrap(),
-            );
-            println!(
-                "  {name:<8} seed {seed:>2}: int8 (mean cosine {:.5}): codes ARI {codes:.3}, categories ARI {cats:.3}",
-                mean_cosine(&reference.vectors.query, &other.vectors.query)
-            );
-            for scale in [0.003f32, 0.03] {
-                let noisy = perturbed(&reference.vectors.query, scale);
-                let (codes, cats) = same_clustering(
-                    &default_clustering(reference, seed),
-                    &cluster_passages(&noisy, &info, &reference.config.cluster, seed).unwrap(),
-                );
-                println!(
-                    "  {:<8} seed {seed:>2}: f32 + noise (mean cosine {:.5}): codes ARI {codes:.3}, categories ARI {cats:.3}",
-                    "",
-                    mean_cosine(&reference.vectors.query, &noisy)
-                );
-            }
-        }
+    for seed in [7u64, 42] {
+        let c = default_clustering(&pd, seed);
+        let (leaf_codes, _) = fidelity(&pd, leaf, &c, &model, leaf_name);
+        let (top_codes, top_cats) = fidelity(&pd, top, &c, &model, |n| n.to_string());
+        println!(
+            "  seed {seed:>2}: label fidelity: codes' names retrieve their majority code {:.1}%, their majority top-level code {:.1}%; categories' names their majority top-level code {:.1}%",
+            100.0 * leaf_codes,
+            100.0 * top_codes,
+            100.0 * top_cats
+        );
     }
 
+    // TERRENO_BENCH_QUICK: only the agreement above and ParlaTO once, or (`=agreement`) only
+    // the agreement (for experiments).
+    let quick = std::env::var("TERRENO_BENCH_QUICK").is_ok();
+    if !quick {
+        int8_against_f32(&sib, &pd);
+    }
+    if std::env::var("TERRENO_BENCH_QUICK").is_ok_and(|q| q == "agreement") {
+        return;
+    }
     // Time and memory: all of ParlaTO, then ten copies of it (each copy its own documents).
     let parlato = corpora::parlato(&model);
-    for copies in [1usize, 10] {
+    for copies in if quick { vec![1usize] } else { vec![1, 10] } {
         let mut passages = Vec::new();
         let mut vectors = Vectors { passage: Vec::new(), query: Vec::new() };
         for n in 0..copies {
@@ -290,6 +318,10 @@ fn main() {
             terreno::run::peak_rss_mib().unwrap_or(f64::NAN)
         );
         if copies == 1 {
+            let (codes, share) = one_speaker(&info, &c);
+            println!("  mostly one speaker: {codes:.0}% of codes, {share:.0}% of passages");
+        }
+        if copies == 1 && (!quick || std::env::var("TERRENO_BENCH_VERBOSE").is_ok()) {
             for k in &cats {
                 println!("  {} {} ({} passages)", k.id, k.name, k.size);
                 for id in &k.codes {
@@ -298,6 +330,9 @@ fn main() {
                 }
             }
         }
+    }
+    if quick {
+        return;
     }
     // Growth of the flat k-means with corpus size: synthetic unit vectors around 40 topics.
     let synthetic = synthetic(10_000, 384, 40);
@@ -308,6 +343,42 @@ fn main() {
         c.n_clusters(),
         start.elapsed().as_secs_f64()
     );
+}
+
+/// int8 vectors against the f32 ones (the default): each corpus embedded by both and
+/// clustered the same way; then, for scale, the f32 vectors against themselves with a little
+/// noise (how much a clustering moves when its input moves by less than int8 moves it).
+fn int8_against_f32(sib: &Corpus, pd: &Corpus) {
+    let int8 = E5::load_at(&terreno::embed::default_model_dir(), Precision::Int8).unwrap();
+    println!("\nint8 against f32 vectors: ARI between the two clusterings, every passage");
+    for (name, reference, other) in
+        [("SIB-200", sib, corpora::sib(&int8)), ("PDPilot", pd, corpora::pdpilot(&int8))]
+    {
+        for seed in [7u64, 42] {
+            let info = passage_info(&reference.ingested.passages);
+            let (codes, cats) = same_clustering(
+                &default_clustering(reference, seed),
+                &cluster_passages(&other.vectors.query, &info, &reference.config.cluster, seed)
+                    .unwrap(),
+            );
+            println!(
+                "  {name:<8} seed {seed:>2}: int8 (mean cosine {:.5}): codes ARI {codes:.3}, categories ARI {cats:.3}",
+                mean_cosine(&reference.vectors.query, &other.vectors.query)
+            );
+            for scale in [0.003f32, 0.03] {
+                let noisy = perturbed(&reference.vectors.query, scale);
+                let (codes, cats) = same_clustering(
+                    &default_clustering(reference, seed),
+                    &cluster_passages(&noisy, &info, &reference.config.cluster, seed).unwrap(),
+                );
+                println!(
+                    "  {:<8} seed {seed:>2}: f32 + noise (mean cosine {:.5}): codes ARI {codes:.3}, categories ARI {cats:.3}",
+                    "",
+                    mean_cosine(&reference.vectors.query, &noisy)
+                );
+            }
+        }
+    }
 }
 
 /// The median content words of a code's units of talk.

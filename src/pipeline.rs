@@ -137,7 +137,7 @@ pub fn ingest_and_segment(
             }
         }
     }
-    let analyzer = Analyzer::new();
+    let analyzer = Analyzer::detect(docs.iter().map(|d| d.text.as_str()));
     let bar = progress.bar(docs.len() as u64, "segmenting");
     let segmented: Vec<_> = docs
         .par_iter()
@@ -613,8 +613,8 @@ pub fn name_candidates(
     clustering: &Clustering,
     embedder: &dyn Embedder,
 ) -> Result<(Vec<label::Candidate>, Vec<label::Category>)> {
-    let mut candidates =
-        label::candidates(passages, &vectors.passage, clustering, &Analyzer::new());
+    let analyzer = Analyzer::detect(passages.iter().map(|p| p.text.as_str()));
+    let mut candidates = label::candidates(passages, &vectors.passage, clustering, &analyzer);
     let categories = label::name(&mut candidates, clustering, &vectors.query, embedder)?;
     Ok((candidates, categories))
 }

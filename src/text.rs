@@ -1,14 +1,14 @@
-//! Italian normalisation for analysis, kept apart from the display text and from what the model
-//! sees.
+//! Normalisation for analysis (Italian first, English as well), kept apart from the display
+//! text and from what the model sees.
 //!
 //! [`Analyzer::words`] gives the *analysis words* of a stretch of talk: lowercase, Jefferson
 //! marks understood (prolongations `no::`, intonation `?`, volume `°…°` and capitals, pace
 //! `>…<`, overlaps `[…]`, links `dieci=anni`, pauses `(.)`, uncertain `(…)` kept, non-verbal
 //! `((ride))` dropped), elisions split (`l'amico` → `l'` `amico`), fillers and back-channel
 //! sounds (`eh`, `ehm`, `mh`, `mhmh`) dropped, truncated words (`pr~`) and unintelligible
-//! `xxx` dropped. [`Analyzer::tokens`] drops stopwords (NLTK's Italian list plus spoken
-//! Italian) and stems with Snowball; [`SurfaceForms`] keeps the most frequent surface form of
-//! each stem for display.
+//! `xxx` dropped. [`Analyzer::tokens`] drops stopwords (NLTK's list plus spoken Italian or
+//! spoken English) and stems with Snowball, in the language [`Analyzer::detect`] finds;
+//! [`SurfaceForms`] keeps the most frequent surface form of each stem for display.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -251,7 +251,7 @@ static PAUSE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\(\s*\d*\.\d*\s*\)
 pub struct Token {
     /// The word as normalised (lowercase, marks removed).
     pub surface: String,
-    /// Its Snowball Italian stem.
+    /// Its Snowball stem (Italian or English).
     pub stem: String,
 }
 
@@ -340,10 +340,20 @@ const SPOKEN_ENGLISH: &[&str] = &[
     "times",
 ];
 
-/// Italian analysis: words, stopwords, stems. Cheap to share across threads.
+/// The language of a study's transcripts, for stopwords and stems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextLanguage {
+    /// Italian: NLTK's list plus spoken Italian, Snowball's Italian stemmer.
+    Italian,
+    /// English: NLTK's list plus spoken English, Snowball's English stemmer.
+    English,
+}
+
+/// Analysis of one language: words, stopwords, stems. Cheap to share across threads.
 pub struct Analyzer {
+    language: TextLanguage,
+    italian: HashSet<String>,
     english: HashSet<String>,
-    stopwords: HashSet<String>,
     stemmer: Stemmer,
 }
 
@@ -354,24 +364,62 @@ impl Default for Analyzer {
 }
 
 impl Analyzer {
-    /// The analyser with NLTK's Italian stopwords plus the spoken-Italian list.
+    /// The Italian analyser: NLTK's Italian stopwords plus the spoken-Italian list.
     pub fn new() -> Self {
-        let mut stopwords: HashSet<String> =
+        Self::for_language(TextLanguage::Italian)
+    }
+
+    /// The analyser of `language`.
+    pub fn for_language(language: TextLanguage) -> Self {
+        let mut italian: HashSet<String> =
             stop_words::get("it").iter().map(|w| w.to_string()).collect();
-        stopwords.extend(SPOKEN_STOPWORDS.iter().map(|w| w.to_string()));
+        italian.extend(SPOKEN_STOPWORDS.iter().map(|w| w.to_string()));
         let mut english: HashSet<String> =
             stop_words::get("en").iter().map(|w| w.to_string()).collect();
         english.extend(SPOKEN_ENGLISH.iter().map(|w| w.to_string()));
-        Analyzer { stopwords, english, stemmer: Stemmer::create(Algorithm::Italian) }
+        let stemmer = Stemmer::create(match language {
+            TextLanguage::Italian => Algorithm::Italian,
+            TextLanguage::English => Algorithm::English,
+        });
+        Analyzer { language, italian, english, stemmer }
+    }
+
+    /// The analyser of the language most of `texts` are in: English when more of their
+    /// words are English stopwords than Italian ones (function words make up about half of
+    /// any talk, so a few hundred words decide it), else Italian.
+    pub fn detect<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        let probe = Self::new();
+        let (mut it, mut en) = (0usize, 0usize);
+        for text in texts {
+            for w in probe.words(text) {
+                it += usize::from(probe.italian.contains(&w));
+                en += usize::from(probe.english.contains(&w));
+            }
+            if it + en > 20_000 {
+                break;
+            }
+        }
+        if en > it {
+            Self::for_language(TextLanguage::English)
+        } else {
+            probe
+        }
+    }
+
+    /// The language this analyser reads.
+    pub fn language(&self) -> TextLanguage {
+        self.language
     }
 
     /// Whether a word says nothing on its own in Italian or in English (stopwords, and the
     /// discourse words of spoken English: "yeah", "like", "you know"): what a candidate's name
     /// is not made of, whatever the language of the transcripts.
     pub fn is_filler_any(&self, word: &str) -> bool {
-        self.is_stopword(word)
+        self.italian.contains(word)
             || self.english.contains(word)
             || word.split(['\'', '’']).any(|p| p.len() <= 1 || self.english.contains(p))
+            || word.ends_with(['\'', '’'])
+                && self.italian.contains(word.trim_end_matches(['\'', '’']))
     }
 
     /// The analysis words of `text`, in order (stopwords included).
@@ -381,16 +429,23 @@ impl Analyzer {
         let mut out = Vec::new();
         for raw in text.split(|c: char| c.is_whitespace() || c == '=') {
             let Some(word) = clean_word(raw) else { continue };
-            split_elision(&word, &mut out);
+            match self.language {
+                TextLanguage::Italian => split_elision(&word, &mut out),
+                // "don't", "mover's": one word (the English stemmer drops a possessive).
+                TextLanguage::English => out.push(word),
+            }
         }
         out
     }
 
-    /// Whether `word` (an analysis word) is a stopword.
+    /// Whether `word` (an analysis word) is a stopword of the analyser's language.
     pub fn is_stopword(&self, word: &str) -> bool {
-        self.stopwords.contains(word)
-            || word.ends_with(['\'', '’'])
-                && self.stopwords.contains(word.trim_end_matches(['\'', '’']))
+        let stopwords = match self.language {
+            TextLanguage::Italian => &self.italian,
+            TextLanguage::English => &self.english,
+        };
+        stopwords.contains(word)
+            || word.ends_with(['\'', '’']) && stopwords.contains(word.trim_end_matches(['\'', '’']))
     }
 
     /// Whether an analysis word is a content word: not a stopword, not a bare number.
@@ -553,6 +608,31 @@ mod tests {
         for w in ["e", "ho", "mai", "uomo", "ehi"] {
             assert!(!is_filler(w), "{w}");
         }
+    }
+
+    #[test]
+    fn the_language_of_the_transcripts_is_detected_and_read() {
+        let english = [
+            "Yeah, I think the partial dependence plots were really useful for me.",
+            "We don't look at the interactions, it's like the model's ranking of features.",
+        ];
+        let a = Analyzer::detect(english);
+        assert_eq!(a.language(), TextLanguage::English);
+        let t = a.tokens(english[0]);
+        let surfaces: Vec<_> = t.iter().map(|t| t.surface.as_str()).collect();
+        assert_eq!(surfaces, ["partial", "dependence", "plots", "useful"]);
+        assert_eq!(t[2].stem, "plot");
+        // Contractions and possessives stay one word; the stemmer drops the possessive.
+        assert_eq!(a.words("it's the model's"), ["it's", "the", "model's"]);
+        assert_eq!(a.tokens("the model's")[0].stem, "model");
+        let italian = ["allora io lavoro in una ditta e il fine settimana vado dai miei"];
+        assert_eq!(Analyzer::detect(italian).language(), TextLanguage::Italian);
+        assert_eq!(Analyzer::detect([""]).language(), TextLanguage::Italian, "the default");
+        // Either way, a name is not made of either language's fillers.
+        for w in ["yeah", "like", "allora", "cioè", "the"] {
+            assert!(a.is_filler_any(w) && Analyzer::new().is_filler_any(w), "{w}");
+        }
+        assert!(!a.is_stopword("lavoro") && !a.is_filler_any("plots"));
     }
 
     #[test]

@@ -58,6 +58,22 @@ fn pdpilot_coded_segments_are_placed_and_compared_at_both_levels() {
     }
     assert_eq!(c["top"]["codes"], 7);
     assert!(c["leaf"]["codes"].as_u64().unwrap() >= 70);
+    // English transcripts are read as English: no key term is an English function word, nor
+    // does a name start or end with one ("like · of · this" was a name before the language
+    // was detected).
+    let cands: Value =
+        serde_json::from_slice(&std::fs::read(out.join("candidates.json")).unwrap()).unwrap();
+    let fillers = ["the", "of", "this", "and", "like", "yeah", "think", "was", "we", "it"];
+    for cand in cands["candidates"].as_array().unwrap() {
+        let name = cand["label"].as_str().unwrap();
+        let words: Vec<&str> = name.split(' ').collect();
+        let ends = [words[0], words[words.len() - 1]];
+        assert!(ends.iter().all(|w| !fillers.contains(w)), "name {name:?}");
+        for t in cand["key_terms"].as_array().unwrap() {
+            let t = t.as_str().unwrap();
+            assert!(t.split(' ').all(|w| !fillers.contains(&w)), "{name}: key term {t:?}");
+        }
+    }
     // `terreno compare` on the finished run gives the same numbers.
     terreno()
         .args(["compare", "--level", "leaf", "--manual"])
