@@ -119,6 +119,47 @@ pub struct Category {
 /// Exemplars shorter than this come only after the longer ones.
 const MIN_EXEMPLAR_WORDS: usize = 8;
 
+/// Verbs of liking, needing, being able and seeming, and opinion markers, that leave a
+/// fragment when a name starts or ends with them ("leggere mi piace", "bisogna essere bravi",
+/// "fiat è ovvio"): a name is what the talk is about, not the speaker's stance on it.
+const NAME_EDGE: &[&str] = &[
+    "piace",
+    "piacciono",
+    "piaceva",
+    "piacevano",
+    "piacerebbe",
+    "piaciuto",
+    "piaciuta",
+    "bisogna",
+    "basta",
+    "bastava",
+    "sembra",
+    "sembrava",
+    "può",
+    "puoi",
+    "possono",
+    "potrebbe",
+    "potrebbero",
+    "poteva",
+    "deve",
+    "devono",
+    "dovrebbe",
+    "dovrebbero",
+    "devo",
+    "voglio",
+    "vuole",
+    "vogliono",
+    "vorrei",
+    "volevo",
+    "ovvio",
+    "ovviamente",
+    "secondo",
+    "realtà",
+    "cercando",
+    "altrimenti",
+    "verso",
+];
+
 /// Number of key terms per candidate.
 const KEY_TERMS: usize = 8;
 
@@ -276,7 +317,7 @@ pub fn name(
         .iter()
         .map(|c| {
             // Phrases first: a name is a phrase where the members offer one, of two or three
-            // words, both ends content words, none repeated ("bere bere", "tutu tu tutu" are
+            // words, both ends content words of three letters or more, none repeated ("bere bere", "tutu tu tutu" are
             // not names). The phrases include those said once with one of the key words
             // ("museo egizio", not "fiat" alone). Measured on SIB-200 (label fidelity, seeds
             // 7 / 42): key words and phrases said twice, 60.1% / 63.5%; with the phrases said
@@ -289,7 +330,11 @@ pub fn name(
                 let ends = [words[0], words[words.len() - 1]];
                 (2..=3).contains(&words.len())
                     && distinct.len() == words.len()
-                    && ends.iter().all(|w| !analyzer.is_filler_any(w))
+                    && ends.iter().all(|w| {
+                        w.chars().count() > 2
+                            && !analyzer.is_filler_any(w)
+                            && !NAME_EDGE.contains(w)
+                    })
             };
             let mut o: Vec<String> = c.in_vivo.iter().filter(nameable).cloned().collect();
             o.extend(c.phrases.iter().filter(nameable).cloned());
@@ -302,7 +347,7 @@ pub fn name(
                 c.key_terms
                     .iter()
                     .filter(|t| !t.contains(' '))
-                    .filter(|t| !analyzer.is_filler_any(t))
+                    .filter(|t| !analyzer.is_filler_any(t) && !NAME_EDGE.contains(&t.as_str()))
                     .take(5)
                     .cloned(),
             );
