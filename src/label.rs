@@ -296,10 +296,11 @@ pub fn candidates(
 /// Names each candidate with a phrase, and groups the candidates into named categories.
 ///
 /// The phrases a name is chosen from are the candidate's in-vivo phrases (the participants'
-/// own words), its key phrases and its first five key words that name something on their own.
-/// Each is embedded as an e5 query, centred on the corpus's
-/// mean like the passages, and the one closest to the candidate's centre wins (a phrase of
-/// two words or more is preferred by a small margin), unless another candidate already has it
+/// own words), its key phrases, the phrases said once with one of its key words, and its first
+/// five key words that name something on their own. Each is embedded as an e5 query, centred
+/// on the corpus's mean like the passages, and the one closest to the candidate's centre wins
+/// (a phrase of two words or more, and what the members say more than once, are preferred by
+/// small margins), unless another candidate already has it
 /// or one very like it (cosine ≥ 0.9): names stay distinct. A category takes the name of the
 /// code whose name is closest to the category's own centre. `query` are the passages' `query: `
 /// vectors, as clustered.
@@ -317,8 +318,9 @@ pub fn name(
         .iter()
         .map(|c| {
             // Phrases first: a name is a phrase where the members offer one, of two or three
-            // words, both ends content words of three letters or more, none repeated ("bere bere", "tutu tu tutu" are
-            // not names). The phrases include those said once with one of the key words
+            // words, both ends content words of three letters or more, none repeated ("bere
+            // bere", "tutu tu tutu" are not names). The phrases include those said once with one
+            // of the key words
             // ("museo egizio", not "fiat" alone). Measured on SIB-200 (label fidelity, seeds
             // 7 / 42): key words and phrases said twice, 60.1% / 63.5%; with the phrases said
             // once, of up to five words (most of them content words), 75.6% / 78.0%, but names
