@@ -79,6 +79,8 @@ pub struct Ingested {
     pub stats: segment::SegmentStats,
     /// Files skipped under `keep_going`, with the reason.
     pub skipped: Vec<String>,
+    /// The language the transcripts were read in.
+    pub language: crate::text::TextLanguage,
 }
 
 /// Reads and segments the inputs.
@@ -153,7 +155,8 @@ pub fn ingest_and_segment(
         stats.backchannels_dropped += s.backchannels_dropped;
         passages.extend(p);
     }
-    Ok(Ingested { docs, passages, stats, skipped })
+    let language = analyzer.language();
+    Ok(Ingested { docs, passages, stats, skipped, language })
 }
 
 /// The `passage_id` column every per-passage table starts with.
@@ -335,7 +338,7 @@ fn write_passages(
     opts: &RunOptions,
     ingested: &Ingested,
 ) -> Result<Manifest> {
-    let Ingested { docs, passages, stats, skipped } = ingested;
+    let Ingested { docs, passages, stats, skipped, language } = ingested;
     dir.write_sources(docs)?;
     let mut frame = run::passages_frame(passages, docs)?;
     dir.write_parquet(run::PASSAGES, &mut frame)?;
@@ -356,6 +359,7 @@ fn write_passages(
         words: stats.words,
         backchannels_dropped: stats.backchannels_dropped,
         warnings: warnings.len(),
+        language: Some(language.code().to_string()),
         ..Counts::default()
     };
     Ok(Manifest {

@@ -13,8 +13,18 @@ pub fn summary_text(summary: &Summary) -> String {
     let _ = writeln!(s, "run written to {}", summary.out.display());
     let _ = writeln!(
         s,
-        "  {} documents, {} speakers, {} turns → {} passages ({} words); {} back-channels left out",
-        c.documents, c.speakers, c.turns, c.passages, c.words, c.backchannels_dropped
+        "  {} documents, {} speakers, {} turns → {} passages ({} words); {} back-channels left out{}",
+        c.documents,
+        c.speakers,
+        c.turns,
+        c.passages,
+        c.words,
+        c.backchannels_dropped,
+        match c.language.as_deref() {
+            Some("en") => "; read as English",
+            Some("it") => "; read as Italian",
+            _ => "",
+        }
     );
     let _ = writeln!(s, "  ingest + segment {:.2}s", m.timings["ingest_segment"]);
     if let (Some(model), Some(secs)) = (&m.model, m.timings.get("embed")) {

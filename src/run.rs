@@ -146,6 +146,9 @@ pub struct Counts {
     pub words: usize,
     /// Back-channels left out.
     pub backchannels_dropped: usize,
+    /// The language the transcripts were read in (`it`, `en`): stopwords, fillers, stems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// Warnings.
     pub warnings: usize,
     /// Passages embedded in this run.

@@ -349,6 +349,16 @@ pub enum TextLanguage {
     English,
 }
 
+impl TextLanguage {
+    /// Its ISO 639-1 code: `it`, `en`.
+    pub fn code(self) -> &'static str {
+        match self {
+            TextLanguage::Italian => "it",
+            TextLanguage::English => "en",
+        }
+    }
+}
+
 /// Analysis of one language: words, stopwords, stems. Cheap to share across threads.
 pub struct Analyzer {
     language: TextLanguage,
@@ -391,7 +401,12 @@ impl Analyzer {
         let probe = Self::new();
         let (mut it, mut en) = (0usize, 0usize);
         for text in texts {
-            for w in probe.words(text) {
+            // A few thousand words of each text decide it; a huge file is not read whole.
+            let mut end = text.len().min(50_000);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            for w in probe.words(&text[..end]) {
                 it += usize::from(probe.italian.contains(&w));
                 en += usize::from(probe.english.contains(&w));
             }

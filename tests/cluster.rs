@@ -202,6 +202,10 @@ fn the_sample_gives_named_codes_in_categories_at_both_levels() {
     assert_eq!(other["categories"].as_array().unwrap().len(), categories.len());
     let n = other["candidates"].as_array().unwrap().len() as f64;
     assert!((n - candidates.len() as f64).abs() <= 0.2 * candidates.len() as f64, "{n}");
+    // Italian transcripts are read as Italian, and the manifest says so.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["counts"]["language"], "it");
     // candidates.md shows the tree first.
     let md = std::fs::read_to_string(a.join("candidates.md")).unwrap();
     assert!(md.contains(&format!("- **K01 {}**", categories[0]["name"].as_str().unwrap())));

@@ -61,6 +61,10 @@ fn pdpilot_coded_segments_are_placed_and_compared_at_both_levels() {
     // English transcripts are read as English: no key term is an English function word, nor
     // does a name start or end with one ("like · of · this" was a name before the language
     // was detected).
+    assert!(stdout.contains("read as English"), "{stdout}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["counts"]["language"], "en");
     let cands: Value =
         serde_json::from_slice(&std::fs::read(out.join("candidates.json")).unwrap()).unwrap();
     let fillers = ["the", "of", "this", "and", "like", "yeah", "think", "was", "we", "it"];
