@@ -500,21 +500,27 @@ fn in_vivo(
     words: &[&str],
 ) -> (Vec<String>, Vec<String>, Vec<String>) {
     let member_set: BTreeSet<usize> = members.iter().copied().collect();
-    let mut scored: Vec<(f64, usize, &String, usize)> = uses
-        .iter()
-        .filter_map(|(ph, idx)| {
-            let inside: Vec<usize> =
-                idx.iter().copied().filter(|i| member_set.contains(i)).collect();
-            (inside.len() >= 2).then(|| {
-                let speakers: BTreeSet<(&str, &str)> = inside
-                    .iter()
-                    .map(|&i| (passages[i].document_id.as_str(), passages[i].speaker.as_str()))
-                    .collect();
-                let score = inside.len() as f64 * (inside.len() as f64 / idx.len() as f64);
-                (score, ph.split(' ').count(), ph, speakers.len())
-            })
-        })
-        .collect();
+    // One pass over the corpus's phrases: those used in at least two of the members, and
+    // those with a key word used in at least one.
+    let mut scored: Vec<(f64, usize, &String, usize)> = Vec::new();
+    let mut containing: Vec<(f64, &String)> = Vec::new();
+    for (ph, idx) in uses {
+        let inside: Vec<usize> = idx.iter().copied().filter(|i| member_set.contains(i)).collect();
+        if inside.is_empty() {
+            continue;
+        }
+        let n = inside.len() as f64;
+        if ph.split(' ').any(|x| words.contains(&x)) {
+            containing.push((n * n / idx.len() as f64, ph));
+        }
+        if inside.len() >= 2 {
+            let speakers: BTreeSet<(&str, &str)> = inside
+                .iter()
+                .map(|&i| (passages[i].document_id.as_str(), passages[i].speaker.as_str()))
+                .collect();
+            scored.push((n * (n / idx.len() as f64), ph.split(' ').count(), ph, speakers.len()));
+        }
+    }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then_with(|| a.2.cmp(b.2)));
     let pick = |min_speakers: usize, most: usize| {
         let mut out: Vec<String> = Vec::new();
@@ -532,26 +538,16 @@ fn in_vivo(
         out
     };
     // Phrases with a key word, said at least once in the cluster, most distinctive first.
+    containing.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let mut with_words: Vec<String> = Vec::new();
-    if !words.is_empty() {
-        let mut containing: Vec<(f64, &String)> = uses
-            .iter()
-            .filter(|(ph, _)| ph.split(' ').any(|x| words.contains(&x)))
-            .filter_map(|(ph, idx)| {
-                let inside = idx.iter().filter(|i| member_set.contains(i)).count();
-                (inside > 0).then(|| (inside as f64 * inside as f64 / idx.len() as f64, ph))
-            })
-            .collect();
-        containing.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-        for w in words {
-            with_words.extend(
-                containing
-                    .iter()
-                    .filter(|(_, ph)| ph.split(' ').any(|x| x == *w))
-                    .take(4)
-                    .map(|(_, ph)| ph.to_string()),
-            );
-        }
+    for w in words {
+        with_words.extend(
+            containing
+                .iter()
+                .filter(|(_, ph)| ph.split(' ').any(|x| x == *w))
+                .take(4)
+                .map(|(_, ph)| ph.to_string()),
+        );
     }
     (pick(2, 5), pick(1, 12), with_words)
 }
