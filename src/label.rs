@@ -119,45 +119,17 @@ pub struct Category {
 /// Exemplars shorter than this come only after the longer ones.
 const MIN_EXEMPLAR_WORDS: usize = 8;
 
-/// Verbs of liking, needing, being able and seeming, and opinion markers, that leave a
-/// fragment when a name starts or ends with them ("leggere mi piace", "bisogna essere bravi",
-/// "fiat è ovvio"): a name is what the talk is about, not the speaker's stance on it.
-const NAME_EDGE: &[&str] = &[
-    "piace",
-    "piacciono",
-    "piaceva",
-    "piacevano",
-    "piacerebbe",
-    "piaciuto",
-    "piaciuta",
-    "bisogna",
-    "basta",
-    "bastava",
-    "sembra",
-    "sembrava",
-    "può",
-    "puoi",
-    "possono",
-    "potrebbe",
-    "potrebbero",
-    "poteva",
-    "deve",
-    "devono",
-    "dovrebbe",
-    "dovrebbero",
-    "devo",
-    "voglio",
-    "vuole",
-    "vogliono",
-    "vorrei",
-    "volevo",
-    "ovvio",
-    "ovviamente",
-    "secondo",
-    "realtà",
-    "cercando",
-    "altrimenti",
-    "verso",
+/// The function words a name's middle may be: prepositions, articles and conjunctions
+/// and "che" ("casa al mare", "quartiere che cambia", "importance of features"). Any other function word
+/// there (an auxiliary, a pronoun) makes a fragment across a clause ("giù ho cucina", "lavoro
+/// ero impegnata", "behavior we might").
+const LINKING: &[&str] = &[
+    "di", "a", "da", "in", "con", "su", "per", "tra", "fra", "e", "o", "del", "dello", "della",
+    "dei", "degli", "delle", "dell'", "al", "allo", "alla", "ai", "agli", "alle", "all'", "dal",
+    "dallo", "dalla", "dai", "dagli", "dalle", "dall'", "nel", "nello", "nella", "nei", "negli",
+    "nelle", "nell'", "sul", "sullo", "sulla", "sui", "sugli", "sulle", "sull'", "col", "il", "lo",
+    "la", "i", "gli", "le", "l'", "un", "uno", "una", "un'", "che", "of", "in", "on", "for", "to",
+    "with", "and", "or", "the", "an", "at", "by", "from", "about", "as", "into",
 ];
 
 /// Number of key terms per candidate.
@@ -326,18 +298,7 @@ pub fn name(
             // once, of up to five words (most of them content words), 75.6% / 78.0%, but names
             // read as sentence fragments ("animali pericolosi che possono"); of up to three
             // words, 71.3% / 70.9% ("animali pericolosi").
-            let nameable = |p: &&String| {
-                let words: Vec<&str> = p.split(' ').collect();
-                let distinct: BTreeSet<&str> = words.iter().copied().collect();
-                let ends = [words[0], words[words.len() - 1]];
-                (2..=3).contains(&words.len())
-                    && distinct.len() == words.len()
-                    && ends.iter().all(|w| {
-                        w.chars().count() > 2
-                            && !analyzer.is_filler_any(w)
-                            && !NAME_EDGE.contains(w)
-                    })
-            };
+            let nameable = |p: &&String| nameable(p, &analyzer);
             let mut o: Vec<String> = c.in_vivo.iter().filter(nameable).cloned().collect();
             o.extend(c.phrases.iter().filter(nameable).cloned());
             o.extend(c.key_terms.iter().filter(|t| t.contains(' ')).filter(nameable).cloned());
@@ -349,10 +310,11 @@ pub fn name(
                 c.key_terms
                     .iter()
                     .filter(|t| !t.contains(' '))
-                    .filter(|t| !analyzer.is_filler_any(t) && !NAME_EDGE.contains(&t.as_str()))
+                    .filter(|t| !analyzer.is_filler_any(t))
                     .take(5)
                     .cloned(),
             );
+            let mut o: Vec<String> = o.iter().map(|p| joined(p)).collect();
             let mut seen = BTreeSet::new();
             o.retain(|p| seen.insert(p.clone()));
             o
@@ -384,6 +346,9 @@ pub fn name(
         // What its members say more than once (phrases, key words) wins a near tie against a
         // phrase said once: PDPilot leaf fidelity 19.9% / 21.3% → 23.9% / 25.1%, SIB-200
         // about the same (72.0% / 69.0%).
+        for list in [&mut c.in_vivo, &mut c.phrases, &mut c.once] {
+            list.iter_mut().for_each(|p| *p = joined(p));
+        }
         let repeated: BTreeSet<&str> =
             c.in_vivo.iter().chain(&c.phrases).chain(&c.key_terms).map(String::as_str).collect();
         let extra = |p: &str| if repeated.contains(p) { 0.03 } else { 0.0 };
@@ -427,6 +392,39 @@ fn name_categories(
             size: members.iter().map(|c| c.size).sum(),
             codes: members.iter().map(|c| c.id.clone()).collect(),
         });
+    }
+    out
+}
+
+/// Whether a phrase (analysis words joined by spaces) can name a code: two or three words,
+/// none repeated ("bere bere", "tutu tu tutu" are not names), both ends content words of three
+/// letters or more, and a middle word, if any, a content word or one of [`LINKING`].
+fn nameable(phrase: &str, analyzer: &Analyzer) -> bool {
+    let words: Vec<&str> = phrase.split(' ').collect();
+    let distinct: BTreeSet<&str> = words.iter().copied().collect();
+    let ends = [words[0], words[words.len() - 1]];
+    (2..=3).contains(&words.len())
+        && distinct.len() == words.len()
+        && words[1..words.len() - 1]
+            .iter()
+            .all(|w| LINKING.contains(w) || !analyzer.is_filler_any(w))
+        && ends.iter().all(|w| w.chars().count() > 2 && !analyzer.is_filler_any(w))
+}
+
+/// Words cut short with an apostrophe that are not elisions: they keep their space.
+const APOCOPES: &[&str] = &["po'", "be'", "mo'", "di'", "fa'", "va'", "sta'", "da'", "to'"];
+
+/// A phrase of analysis words as it is written: an elided word joined to the next
+/// ("cambiare l' aria" → "cambiare l'aria"), an apocope not ("un po' di").
+fn joined(phrase: &str) -> String {
+    let mut out = String::with_capacity(phrase.len());
+    let mut words = phrase.split(' ').peekable();
+    while let Some(w) = words.next() {
+        out.push_str(w);
+        let elided = w.ends_with(['\'', '’']) && w.chars().count() > 1 && !APOCOPES.contains(&w);
+        if words.peek().is_some() && !elided {
+            out.push(' ');
+        }
     }
     out
 }
@@ -854,6 +852,33 @@ mod tests {
             phrases: vec![],
             once: vec![],
         }
+    }
+
+    #[test]
+    fn names_are_phrases_that_read_whole() {
+        let it = Analyzer::new();
+        for good in ["casa al mare", "quartiere che cambia", "tavolo grande", "museo egizio"] {
+            assert!(nameable(good, &it), "{good}");
+        }
+        // Fragments across a clause, a speaker's stance, numbers, repeats, short ends.
+        for bad in [
+            "giù ho cucina",
+            "lavoro ero impegnata",
+            "leggere mi piace",
+            "dipende dal tempo",
+            "due anni",
+            "bere bere",
+            "va bene",
+            "tre",
+        ] {
+            assert!(!nameable(bad, &it), "{bad}");
+        }
+        let en = Analyzer::for_language(crate::text::TextLanguage::English);
+        assert!(nameable("shape of curves", &en));
+        assert!(!nameable("behavior we might", &en) && !nameable("honestly like rather", &en));
+        assert_eq!(joined("cambiare l' aria"), "cambiare l'aria");
+        assert_eq!(joined("mesi all' estero"), "mesi all'estero");
+        assert_eq!(joined("un po' di tempo"), "un po' di tempo");
     }
 
     #[test]

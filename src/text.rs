@@ -241,6 +241,83 @@ const SPOKEN_STOPWORDS: &[&str] = &[
     "visto",
     "vista",
     "vedere",
+    // Verbs of liking, needing, being able and seeming, opinion markers and numbers: how
+    // a speaker stands to a topic, not the topic ("mi piace", "dipende", "in realtà",
+    // "secondo me", "nel senso", "mi rendo conto", "due anni").
+    "piace",
+    "piacciono",
+    "piaceva",
+    "piacevano",
+    "piacerebbe",
+    "piaciuto",
+    "piaciuta",
+    "bisogna",
+    "basta",
+    "bastava",
+    "sembra",
+    "sembrava",
+    "sembrano",
+    "dipende",
+    "possono",
+    "potrebbe",
+    "potrebbero",
+    "devono",
+    "dovrebbe",
+    "dovrebbero",
+    "vogliono",
+    "vorrei",
+    "vorrò",
+    "capita",
+    "capitato",
+    "chiama",
+    "chiamano",
+    "ovvio",
+    "secondo",
+    "realtà",
+    "appunto",
+    "rispetto",
+    "senso",
+    "conto",
+    "rendo",
+    "rende",
+    "solitamente",
+    "sinceramente",
+    "onestamente",
+    "francamente",
+    "dispiace",
+    "spesso",
+    "altrimenti",
+    "cercando",
+    "verso",
+    "alcuni",
+    "alcune",
+    "molta",
+    "molti",
+    "molte",
+    "buon",
+    "bei",
+    // Praise said in passing ("bello", "carino") rates what the talk is about; it names nothing.
+    "bello",
+    "bella",
+    "belli",
+    "belle",
+    "bellissimo",
+    "bellissima",
+    "bellissimi",
+    "bellissime",
+    "carino",
+    "carina",
+    "carini",
+    "carine",
+    "due",
+    "tre",
+    "quattro",
+    "cinque",
+    "sei",
+    "sette",
+    "otto",
+    "nove",
+    "dieci",
 ];
 
 static NONVERBAL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\(\([^)]*\)\)").expect("regex"));
@@ -328,6 +405,33 @@ const SPOKEN_ENGLISH: &[&str] = &[
     "imagine",
     "use",
     "used",
+    // Stance adverbs and modals: how, not what ("honestly like rather", "behavior we might").
+    "honestly",
+    "rather",
+    "obviously",
+    "almost",
+    "precisely",
+    "quite",
+    "exactly",
+    "especially",
+    "usually",
+    "certainly",
+    "literally",
+    "generally",
+    "totally",
+    "clearly",
+    "anyway",
+    "kinda",
+    "might",
+    "must",
+    "may",
+    "able",
+    "whatever",
+    "someone",
+    "somebody",
+    "nothing",
+    "saw",
+    "seen",
     "using",
     "make",
     "made",
@@ -648,6 +752,18 @@ mod tests {
             assert!(a.is_filler_any(w) && Analyzer::new().is_filler_any(w), "{w}");
         }
         assert!(!a.is_stopword("lavoro") && !a.is_filler_any("plots"));
+    }
+
+    #[test]
+    fn a_speakers_stance_and_numbers_are_not_content() {
+        let a = Analyzer::new();
+        let t = a.tokens("secondo me dipende, in realtà mi piace: due anni bellissimi a Torino");
+        let surfaces: Vec<_> = t.iter().map(|t| t.surface.as_str()).collect();
+        assert_eq!(surfaces, ["anni", "torino"]);
+        let en = Analyzer::for_language(TextLanguage::English);
+        let t = en.tokens("honestly we might rather look at the residual plots");
+        let surfaces: Vec<_> = t.iter().map(|t| t.surface.as_str()).collect();
+        assert_eq!(surfaces, ["residual", "plots"]);
     }
 
     #[test]
