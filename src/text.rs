@@ -281,6 +281,8 @@ const SPOKEN_STOPWORDS: &[&str] = &[
     "rendo",
     "rende",
     "solitamente",
+    "cioé",
+    "abbiam",
     "sinceramente",
     "onestamente",
     "francamente",
