@@ -157,12 +157,12 @@ async fn dialog_open(c: &Client) {
     until(c, "return document.getElementById('dialog').open", "the dialog").await;
 }
 
+/// The decisions recorded so far: the complete lines (the server may be halfway through
+/// appending the next one, as the review's own reader allows).
 fn decisions(run: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run.join("decisions.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let text = std::fs::read_to_string(run.join("decisions.jsonl")).unwrap_or_default();
+    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    complete.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 async fn decided(c: &Client, run: &Path, n: usize) {
