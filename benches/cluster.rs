@@ -177,8 +177,12 @@ fn kmeans_true_k(corpus: &Corpus, k: usize, seed: u64) -> Vec<i32> {
     cluster(&corpus.vectors.passage, &cfg, seed).unwrap().labels
 }
 
-/// The share of codes (and of their passages) that are mostly one speaker's (over 60%).
-fn one_speaker(info: &[terreno::cluster::meaning::PassageInfo], c: &Clustering) -> (f64, f64) {
+/// The share of codes (and of their passages) that are mostly one speaker's (over 60%), and the
+/// number of codes that are one speaker's only.
+fn one_speaker(
+    info: &[terreno::cluster::meaning::PassageInfo],
+    c: &Clustering,
+) -> (f64, f64, usize) {
     let k = c.n_clusters();
     let mut by: Vec<std::collections::BTreeMap<(&str, &str), usize>> = vec![Default::default(); k];
     for (i, &l) in c.labels.iter().enumerate() {
@@ -187,6 +191,7 @@ fn one_speaker(info: &[terreno::cluster::meaning::PassageInfo], c: &Clustering) 
         }
     }
     let (mut codes, mut passages, mut all) = (0usize, 0usize, 0usize);
+    let alone = by.iter().filter(|b| b.len() == 1).count();
     for b in &by {
         let n: usize = b.values().sum();
         all += n;
@@ -195,7 +200,7 @@ fn one_speaker(info: &[terreno::cluster::meaning::PassageInfo], c: &Clustering) 
             passages += n;
         }
     }
-    (100.0 * codes as f64 / k.max(1) as f64, 100.0 * passages as f64 / all.max(1) as f64)
+    (100.0 * codes as f64 / k.max(1) as f64, 100.0 * passages as f64 / all.max(1) as f64, alone)
 }
 
 fn set_apart(c: &Clustering) -> f64 {
@@ -302,8 +307,10 @@ fn main() {
             "           k-means k = 7 (top): ARI {:.3} NMI {:.3};  k = 75 (leaf): ARI {:.3} NMI {:.3}",
             bt.0, bt.1, bl.0, bl.1
         );
-        let (codes, passages) = one_speaker(&passage_info(&pd.ingested.passages), &c);
-        println!("           mostly one speaker: {codes:.0}% of codes, {passages:.0}% of passages");
+        let (codes, passages, alone) = one_speaker(&passage_info(&pd.ingested.passages), &c);
+        println!(
+            "           mostly one speaker: {codes:.0}% of codes, {passages:.0}% of passages; one speaker only: {alone} codes"
+        );
     }
     let leaf_name = |n: &str| n.rsplit(" > ").next().unwrap_or(n).to_string();
     for seed in [7u64, 42] {
@@ -366,8 +373,10 @@ fn main() {
             terreno::run::peak_rss_mib().unwrap_or(f64::NAN)
         );
         if copies == 1 {
-            let (codes, share) = one_speaker(&info, &c);
-            println!("  mostly one speaker: {codes:.0}% of codes, {share:.0}% of passages");
+            let (codes, share, alone) = one_speaker(&info, &c);
+            println!(
+                "  mostly one speaker: {codes:.0}% of codes, {share:.0}% of passages; one speaker only: {alone} codes"
+            );
         }
         if copies == 1 && (!quick || std::env::var("TERRENO_BENCH_VERBOSE").is_ok()) {
             for k in &cats {
