@@ -119,8 +119,8 @@ pub struct Category {
 /// Exemplars shorter than this come only after the longer ones.
 const MIN_EXEMPLAR_WORDS: usize = 8;
 
-/// The function words a name's middle may be: prepositions, articles and conjunctions
-/// and "che" ("casa al mare", "quartiere che cambia", "importance of features"). Any other function word
+/// The function words a name's middle may be: prepositions, articles, conjunctions and "che"
+/// ("casa al mare", "quartiere che cambia", "importance of features"). Any other function word
 /// there (an auxiliary, a pronoun) makes a fragment across a clause ("giù ho cucina", "lavoro
 /// ero impegnata", "behavior we might").
 const LINKING: &[&str] = &[
@@ -269,10 +269,11 @@ pub fn candidates(
 ///
 /// The phrases a name is chosen from are the candidate's in-vivo phrases (the participants'
 /// own words), its key phrases, the phrases said once with one of its key words, and its first
-/// five key words that name something on their own. Each is embedded as an e5 query, centred
-/// on the corpus's mean like the passages, and the one closest to the candidate's centre wins
-/// (a phrase of two words or more, and what the members say more than once, are preferred by
-/// small margins), unless another candidate already has it
+/// five key words that name something on their own; a phrase must read whole (two or three
+/// words, content words at both ends) and is written with its elisions joined ("l'aria"). Each
+/// is embedded as an e5 query, centred on the corpus's mean like the passages, and the one
+/// closest to the candidate's centre wins (a phrase of two words or more, and what the members
+/// say more than once, are preferred by small margins), unless another candidate already has it
 /// or one very like it (cosine ≥ 0.9): names stay distinct. A category takes the name of the
 /// code whose name is closest to the category's own centre. `query` are the passages' `query: `
 /// vectors, as clustered.
