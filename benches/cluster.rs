@@ -66,8 +66,14 @@ fn fidelity(
     model: &E5,
     name_of: impl Fn(&str) -> String,
 ) -> (f64, f64, f64) {
-    let (candidates, categories) =
-        name_candidates(&corpus.ingested.passages, &corpus.vectors, clustering, model).unwrap();
+    let (candidates, categories) = name_candidates(
+        &corpus.ingested.passages,
+        corpus.ingested.language,
+        &corpus.vectors,
+        clustering,
+        model,
+    )
+    .unwrap();
     let mut names: Vec<&str> = labels.iter().flatten().map(String::as_str).collect();
     names.sort_unstable();
     names.dedup();
@@ -75,34 +81,37 @@ fn fidelity(
     let refs: Vec<&str> = label_texts.iter().map(String::as_str).collect();
     let label_vecs = model.embed(&refs, Prefix::Query).unwrap();
     let verbose = std::env::var("TERRENO_BENCH_VERBOSE").is_ok();
+    // The human label that holds most of the members (the first by name on a tie).
+    let majority = |members: &mut dyn Iterator<Item = usize>| {
+        let mut votes: std::collections::BTreeMap<&str, usize> = Default::default();
+        for t in members.filter_map(|i| labels[i].as_deref()) {
+            *votes.entry(t).or_default() += 1;
+        }
+        votes.into_iter().max_by_key(|&(k, n)| (n, std::cmp::Reverse(k))).map(|(k, _)| k)
+    };
+    // The label name a vector retrieves.
+    let retrieved = |v: &[f32]| {
+        let best = (0..names.len())
+            .max_by(|&a, &b| {
+                terreno::embed::cosine(v, &label_vecs[a])
+                    .total_cmp(&terreno::embed::cosine(v, &label_vecs[b]))
+            })
+            .unwrap();
+        names[best]
+    };
     // (name, the label of each passage: whether it is a member)
     let score = |groups: Vec<(&str, Vec<bool>)>| {
         let (mut hit, mut total) = (0usize, 0usize);
         for (name, member) in groups {
-            let mut votes: std::collections::BTreeMap<&str, usize> = Default::default();
-            let mut size = 0;
-            for (i, _) in member.iter().enumerate().filter(|(_, m)| **m) {
-                size += 1;
-                if let Some(t) = &labels[i] {
-                    *votes.entry(t.as_str()).or_default() += 1;
-                }
-            }
-            let Some((&major, _)) = votes.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
-            else {
-                continue;
-            };
-            let v = &model.embed(&[name], Prefix::Query).unwrap()[0];
-            let best = (0..names.len())
-                .max_by(|&a, &b| {
-                    terreno::embed::cosine(v, &label_vecs[a])
-                        .total_cmp(&terreno::embed::cosine(v, &label_vecs[b]))
-                })
-                .unwrap();
+            let members = || member.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i);
+            let Some(major) = majority(&mut members()) else { continue };
+            let size = members().count();
+            let got = retrieved(&model.embed(&[name], Prefix::Query).unwrap()[0]);
             total += size;
             if verbose {
-                println!("    {name:<40} → {:<30} (majority {major})", names[best]);
+                println!("    {name:<40} → {got:<30} (majority {major})");
             }
-            if names[best] == major {
+            if got == major {
                 hit += size;
             }
         }
@@ -115,14 +124,7 @@ fn fidelity(
     for c in &candidates {
         let member: Vec<usize> =
             (0..labels.len()).filter(|&i| clustering.labels[i] == c.cluster).collect();
-        let mut votes: std::collections::BTreeMap<&str, usize> = Default::default();
-        for t in member.iter().filter_map(|&i| labels[i].as_deref()) {
-            *votes.entry(t).or_default() += 1;
-        }
-        let Some((&major, _)) = votes.iter().max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
-        else {
-            continue;
-        };
+        let Some(major) = majority(&mut member.iter().copied()) else { continue };
         let options: Vec<&str> = c
             .in_vivo
             .iter()
@@ -135,16 +137,8 @@ fn fidelity(
         if options.is_empty() {
             continue;
         }
-        let hit = model.embed(&options, Prefix::Query).unwrap().iter().any(|v| {
-            let best = (0..names.len())
-                .max_by(|&a, &b| {
-                    terreno::embed::cosine(v, &label_vecs[a])
-                        .total_cmp(&terreno::embed::cosine(v, &label_vecs[b]))
-                })
-                .unwrap();
-            names[best] == major
-        });
-        if hit {
+        let vecs = model.embed(&options, Prefix::Query).unwrap();
+        if vecs.iter().any(|v| retrieved(v) == major) {
             reachable += member.len();
         }
     }
@@ -357,7 +351,8 @@ fn main() {
         let info = passage_info(&passages);
         let c = cluster_passages(&vectors.query, &info, &parlato.config.cluster, 42).unwrap();
         let clustered = start.elapsed().as_secs_f64();
-        let (candidates, cats) = name_candidates(&passages, &vectors, &c, &model).unwrap();
+        let (candidates, cats) =
+            name_candidates(&passages, parlato.ingested.language, &vectors, &c, &model).unwrap();
         let unit = terreno::cluster::meaning::units(&info, parlato.config.cluster.unit_words);
         let form = candidates
             .iter()

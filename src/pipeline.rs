@@ -565,7 +565,8 @@ fn describe(
 ) -> Result<Described> {
     let passages = &ingested.passages;
     let vectors = &both.passage;
-    let (mut candidates, categories) = name_candidates(passages, both, clustering, embedder)?;
+    let (mut candidates, categories) =
+        name_candidates(passages, ingested.language, both, clustering, embedder)?;
     let code_vectors = embed_codebook(carry, embedder)?;
     let k = clustering.n_clusters();
     carry.annotate(
@@ -610,14 +611,15 @@ fn describe(
 }
 
 /// Describes each cluster as a candidate code (key terms, phrases, exemplars) and names the
-/// candidates and their categories.
+/// candidates and their categories, reading the passages in `language` (the one ingest found).
 pub fn name_candidates(
     passages: &[Passage],
+    language: crate::text::TextLanguage,
     vectors: &Vectors,
     clustering: &Clustering,
     embedder: &dyn Embedder,
 ) -> Result<(Vec<label::Candidate>, Vec<label::Category>)> {
-    let analyzer = Analyzer::detect(passages.iter().map(|p| p.text.as_str()));
+    let analyzer = Analyzer::for_language(language);
     let mut candidates = label::candidates(passages, &vectors.passage, clustering, &analyzer);
     let categories = label::name(&mut candidates, clustering, &vectors.query, embedder)?;
     Ok((candidates, categories))

@@ -284,50 +284,87 @@ fn join_one_speaker_codes(
 ) {
     use std::collections::BTreeSet;
     let k = category_of.len();
-    let dim = uv.first().map_or(0, Vec::len);
     let speaker =
         |i: usize| (info[i].document, if info[i].row { i } else { usize::MAX }, info[i].speaker);
-    let all: BTreeSet<_> = (0..codes.len()).filter(|&i| codes[i] >= 0).map(speaker).collect();
+    let mut speakers: Vec<BTreeSet<_>> = vec![BTreeSet::new(); k];
+    for (i, &c) in codes.iter().enumerate().filter(|(_, c)| **c >= 0) {
+        speakers[c as usize].insert(speaker(i));
+    }
+    let all: BTreeSet<_> = speakers.iter().flatten().collect();
     if all.len() < SPEAKERS_FOR_SHARED_CODES {
         return;
     }
-    loop {
-        let mut speakers: Vec<BTreeSet<_>> = vec![BTreeSet::new(); k];
+    let mut joins = Joins::new(codes, uv, unit, k);
+    while let Some(c) = (0..k)
+        .filter(|&c| joins.size[c] > 0 && speakers[c].len() < 2)
+        .min_by_key(|&c| (joins.size[c], c))
+    {
+        let same = joins.nearest(c, |o| category_of[o] == category_of[c]);
+        let Some(o) = same.or_else(|| joins.nearest(c, |_| true)) else { break };
+        let moved = std::mem::take(&mut speakers[c]);
+        speakers[o].extend(moved);
+        joins.join(c, o);
+    }
+    joins.apply(codes);
+}
+
+/// Codes being joined: each code's size in passages and sum of unit vectors, and where each
+/// has gone.
+struct Joins {
+    size: Vec<usize>,
+    sums: Vec<Vec<f32>>,
+    into: Vec<usize>,
+}
+
+impl Joins {
+    fn new(codes: &[i32], uv: &[Vec<f32>], unit: &[usize], k: usize) -> Self {
+        let dim = uv.first().map_or(0, Vec::len);
         let mut size = vec![0usize; k];
-        for (i, &c) in codes.iter().enumerate().filter(|(_, c)| **c >= 0) {
-            speakers[c as usize].insert(speaker(i));
+        let mut sums = vec![vec![0f32; dim]; k];
+        for &c in codes.iter().filter(|c| **c >= 0) {
             size[c as usize] += 1;
         }
-        let mut sums = vec![vec![0f32; dim]; k];
         for (u, &c) in unit_labels(codes, unit, uv.len()).iter().enumerate() {
             if c >= 0 {
                 sums[c as usize].iter_mut().zip(&uv[u]).for_each(|(s, x)| *s += x);
             }
         }
-        let Some(c) =
-            (0..k).filter(|&c| size[c] > 0 && speakers[c].len() < 2).min_by_key(|&c| (size[c], c))
-        else {
-            return;
-        };
-        let others: Vec<usize> = (0..k).filter(|&o| o != c && size[o] > 0).collect();
-        let same: Vec<usize> =
-            others.iter().copied().filter(|&o| category_of[o] == category_of[c]).collect();
-        let pool = if same.is_empty() { &others } else { &same };
-        let Some(&o) = pool.iter().max_by(|&&a, &&b| {
-            crate::embed::cosine(&sums[c], &sums[a])
-                .total_cmp(&crate::embed::cosine(&sums[c], &sums[b]))
-                .then(b.cmp(&a))
-        }) else {
-            return;
-        };
-        codes.iter_mut().filter(|x| **x == c as i32).for_each(|x| *x = o as i32);
+        Joins { size, sums, into: (0..k).collect() }
+    }
+
+    /// The remaining code most similar to `c` among those `allowed` takes, the lower index
+    /// on a tie.
+    fn nearest(&self, c: usize, allowed: impl Fn(usize) -> bool) -> Option<usize> {
+        let sim = |o: usize| crate::embed::cosine(&self.sums[c], &self.sums[o]);
+        (0..self.size.len())
+            .filter(|&o| o != c && self.size[o] > 0 && allowed(o))
+            .max_by(|&a, &b| sim(a).total_cmp(&sim(b)).then(b.cmp(&a)))
+    }
+
+    fn join(&mut self, c: usize, o: usize) {
+        let moved = std::mem::take(&mut self.sums[c]);
+        self.sums[o].iter_mut().zip(&moved).for_each(|(s, x)| *s += x);
+        self.sums[c] = vec![0f32; moved.len()];
+        self.size[o] += std::mem::take(&mut self.size[c]);
+        self.into[c] = o;
+    }
+
+    /// Relabels the passages, following chains of joins to their end.
+    fn apply(&self, codes: &mut [i32]) {
+        for x in codes.iter_mut().filter(|x| **x >= 0) {
+            let mut c = *x as usize;
+            while self.into[c] != c {
+                c = self.into[c];
+            }
+            *x = c as i32;
+        }
     }
 }
 
 /// Joins each code of fewer than `min` passages to the most similar code of its category
-/// (when it has another), smallest first. (Codes of one speaker are kept and flagged in their
-/// description: joining them, measured on the bundled sample, folded whole categories of
-/// one-to-one interviews into one code.)
+/// (when it has another), smallest first. (Codes of one speaker are joined by
+/// [`join_one_speaker_codes`], in large studies only: joining them on the bundled sample
+/// folded whole categories of one-to-one interviews into one code.)
 fn join_small_codes(
     codes: &mut [i32],
     category_of: &[i32],
@@ -336,47 +373,18 @@ fn join_small_codes(
     min: usize,
 ) {
     let k = category_of.len();
-    let dim = uv.first().map_or(0, Vec::len);
-    let mut size = vec![0usize; k];
-    let mut sums = vec![vec![0f32; dim]; k];
-    for &c in codes.iter() {
-        if c >= 0 {
-            size[c as usize] += 1;
-        }
-    }
-    for (u, &c) in unit_labels(codes, unit, uv.len()).iter().enumerate() {
-        if c >= 0 {
-            sums[c as usize].iter_mut().zip(&uv[u]).for_each(|(s, x)| *s += x);
-        }
-    }
-    let mut into: Vec<usize> = (0..k).collect();
-    let mut order: Vec<usize> = (0..k).filter(|&c| size[c] > 0).collect();
-    order.sort_by_key(|&c| (size[c], c));
+    let mut joins = Joins::new(codes, uv, unit, k);
+    let mut order: Vec<usize> = (0..k).filter(|&c| joins.size[c] > 0).collect();
+    order.sort_by_key(|&c| (joins.size[c], c));
     for c in order {
-        let weak = size[c] < min;
-        let target = (0..k)
-            .filter(|&o| o != c && size[o] > 0 && category_of[o] == category_of[c])
-            .max_by(|&a, &b| {
-                crate::embed::cosine(&sums[c], &sums[a])
-                    .total_cmp(&crate::embed::cosine(&sums[c], &sums[b]))
-                    .then(b.cmp(&a))
-            });
-        if let (true, Some(o)) = (weak, target) {
-            let moved = std::mem::take(&mut sums[c]);
-            sums[o].iter_mut().zip(&moved).for_each(|(s, x)| *s += x);
-            sums[c] = vec![0f32; dim];
-            size[o] += std::mem::take(&mut size[c]);
-            into[c] = o;
+        if joins.size[c] >= min {
+            continue;
+        }
+        if let Some(o) = joins.nearest(c, |o| category_of[o] == category_of[c]) {
+            joins.join(c, o);
         }
     }
-    // Follow chains of joins to their end.
-    for x in codes.iter_mut().filter(|x| **x >= 0) {
-        let mut c = *x as usize;
-        while into[c] != c {
-            c = into[c];
-        }
-        *x = c as i32;
-    }
+    joins.apply(codes);
 }
 
 #[cfg(test)]
