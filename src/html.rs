@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use crate::codebook::matching::Proposal;
 use crate::compare::{Comparison, LevelComparison};
 use crate::error::{Error, Result};
-use crate::label::{Candidate, SaturationPoint};
+use crate::label::{counted, Candidate, SaturationPoint};
 use crate::review::CandidatesFile;
 use crate::run::{Manifest, RunDir};
 
@@ -35,7 +35,10 @@ struct Words {
     summary: &'static str,
     documents: &'static str,
     speakers: &'static str,
+    single: &'static str,
     passages: &'static str,
+    /// The singulars of documents, speakers, passages.
+    one: [&'static str; 3],
     clusters: &'static str,
     unassigned: &'static str,
     model: &'static str,
@@ -68,6 +71,8 @@ const IT: Words = Words {
     summary: "Il run",
     documents: "documenti",
     speakers: "parlanti",
+    single: "per lo più un solo parlante",
+    one: ["documento", "parlante", "passaggio"],
     passages: "passaggi",
     clusters: "cluster",
     unassigned: "non assegnati",
@@ -101,6 +106,8 @@ const EN: Words = Words {
     summary: "The run",
     documents: "documents",
     speakers: "speakers",
+    single: "mostly one speaker",
+    one: ["document", "speaker", "passage"],
     passages: "passages",
     clusters: "clusters",
     unassigned: "unassigned",
@@ -414,13 +421,11 @@ fn candidate_html(c: &Candidate, w: &Words, language: Language, s: &mut String) 
     );
     let _ = writeln!(
         s,
-        "<p class=\"meta\">{} {}, {} {}, {} {} · {}: {}</p>",
-        c.size,
-        w.passages,
-        c.speakers,
-        w.speakers,
-        c.documents,
-        w.documents,
+        "<p class=\"meta\">{}, {}{}, {} · {}: {}</p>",
+        counted(c.size, w.one[2], w.passages),
+        counted(c.speakers, w.one[1], w.speakers),
+        if c.single_speaker && c.speakers > 1 { format!(" ({})", w.single) } else { String::new() },
+        counted(c.documents, w.one[0], w.documents),
         w.proposal,
         esc(&crate::label::proposal_line(c).replacen(
             c.proposal.describe(),
@@ -477,8 +482,10 @@ pub fn render(
     let _ = writeln!(s, "<h2>{}</h2><ul class=\"facts\">", w.summary);
     let _ = writeln!(
         s,
-        "<li>{} {}, {} {}, {} {}</li>",
-        c.documents, w.documents, c.speakers, w.speakers, c.passages, w.passages
+        "<li>{}, {}, {}</li>",
+        counted(c.documents, w.one[0], w.documents),
+        counted(c.speakers, w.one[1], w.speakers),
+        counted(c.passages, w.one[2], w.passages)
     );
     if let Some(k) = &manifest.clusters {
         let (codes, cats, not_coded) = if language == Language::It {

@@ -97,6 +97,18 @@ pub struct Candidate {
     pub once: Vec<String>,
 }
 
+impl Candidate {
+    /// What the description says of its speakers, when one says most of it: "one speaker
+    /// only" or "mostly one speaker".
+    pub fn speaker_note(&self) -> Option<&'static str> {
+        match (self.single_speaker, self.speakers) {
+            (false, _) => None,
+            (true, 1) => Some("one speaker only"),
+            (true, _) => Some("mostly one speaker"),
+        }
+    }
+}
+
 fn no_category() -> i32 {
     -1
 }
@@ -131,6 +143,11 @@ const LINKING: &[&str] = &[
     "la", "i", "gli", "le", "l'", "un", "uno", "una", "un'", "che", "of", "in", "on", "for", "to",
     "with", "and", "or", "the", "an", "at", "by", "from", "about", "as", "into",
 ];
+
+/// `n` and the noun, singular for one ("1 speaker", "3 speakers").
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 /// Number of key terms per candidate.
 const KEY_TERMS: usize = 8;
@@ -668,15 +685,17 @@ pub fn markdown(
         let _ = writeln!(s, "## {} — {}\n", c.id, md(&c.label));
         let _ = writeln!(
             s,
-            "{} passages, {} documents, {} speakers, cohesion {:.2}{}\n",
+            "{} passages, {}, {}, cohesion {:.2}{}\n",
             c.size,
-            c.documents,
-            c.speakers,
+            counted(c.documents, "document", "documents"),
+            counted(c.speakers, "speaker", "speakers"),
             c.cohesion,
-            if c.single_speaker {
-                format!("; **mostly one speaker** ({:.0}%)", 100.0 * c.top_speaker_share)
-            } else {
-                String::new()
+            match c.speaker_note() {
+                Some(note) if c.speakers > 1 => {
+                    format!("; **{note}** ({:.0}%)", 100.0 * c.top_speaker_share)
+                }
+                Some(note) => format!("; **{note}**"),
+                None => String::new(),
             }
         );
         let _ = writeln!(s, "- key terms: {}", md(&c.key_terms.join(", ")));
@@ -880,6 +899,13 @@ mod tests {
         assert_eq!(joined("cambiare l' aria"), "cambiare l'aria");
         assert_eq!(joined("mesi all' estero"), "mesi all'estero");
         assert_eq!(joined("un po' di tempo"), "un po' di tempo");
+    }
+
+    #[test]
+    fn counts_read_in_the_singular_for_one() {
+        assert_eq!(counted(1, "speaker", "speakers"), "1 speaker");
+        assert_eq!(counted(2, "parlante", "parlanti"), "2 parlanti");
+        assert_eq!(counted(0, "document", "documents"), "0 documents");
     }
 
     #[test]

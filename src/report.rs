@@ -90,12 +90,13 @@ pub fn summary_text(summary: &Summary) -> String {
             };
             let _ = writeln!(
                 s,
-                "    {}  {:<40} {:>5} passages, {:>3} speakers{}{tag}",
+                "    {}  {:<40} {:>5} passages, {:>3} {:<8}{}{tag}",
                 c.id,
                 c.label,
                 c.size,
                 c.speakers,
-                if c.single_speaker { "  (mostly one speaker)" } else { "" }
+                if c.speakers == 1 { "speaker" } else { "speakers" },
+                c.speaker_note().map(|n| format!("  ({n})")).unwrap_or_default()
             );
         }
         if let Some(book) = &summary.codebook {
