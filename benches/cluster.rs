@@ -258,7 +258,7 @@ fn main() {
     let sib = corpora::sib(&model);
     let topics = &sib.labels[0].1;
     println!("\nSIB-200 Italian, 1004 sentences, 7 topics (categories against topics)");
-    for seed in [7u64, 42] {
+    for seed in seeds() {
         let c = default_clustering(&sib, seed);
         let (ari, nmi) = agree(topics, &c.categories());
         let base = agree(topics, &kmeans_true_k(&sib, 7, seed));
@@ -271,7 +271,7 @@ fn main() {
             base.1
         );
     }
-    for seed in [7u64, 42] {
+    for seed in seeds() {
         let c = default_clustering(&sib, seed);
         let (codes, cats, ceiling) = fidelity(&sib, topics, &c, &model, |n| n.to_string());
         println!(
@@ -285,7 +285,7 @@ fn main() {
     let pd = corpora::pdpilot(&model);
     let (top, leaf) = (&pd.labels[0].1, &pd.labels[1].1);
     println!("\nPDPilot interviews, {} passages, the team's coding", pd.ingested.passages.len());
-    for seed in [7u64, 42] {
+    for seed in seeds() {
         let c = default_clustering(&pd, seed);
         let (ta, tn) = agree(top, &c.categories());
         let (la, ln) = agree(leaf, &c.labels);
@@ -307,7 +307,7 @@ fn main() {
         );
     }
     let leaf_name = |n: &str| n.rsplit(" > ").next().unwrap_or(n).to_string();
-    for seed in [7u64, 42] {
+    for seed in seeds() {
         let c = default_clustering(&pd, seed);
         let (leaf_codes, _, leaf_ceiling) = fidelity(&pd, leaf, &c, &model, leaf_name);
         let (top_codes, top_cats, top_ceiling) = fidelity(&pd, top, &c, &model, |n| n.to_string());
@@ -406,7 +406,7 @@ fn int8_against_f32(sib: &Corpus, pd: &Corpus) {
     for (name, reference, other) in
         [("SIB-200", sib, corpora::sib(&int8)), ("PDPilot", pd, corpora::pdpilot(&int8))]
     {
-        for seed in [7u64, 42] {
+        for seed in seeds() {
             let info = passage_info(&reference.ingested.passages);
             let (codes, cats) = same_clustering(
                 &default_clustering(reference, seed),
@@ -416,6 +416,11 @@ fn int8_against_f32(sib: &Corpus, pd: &Corpus) {
             println!(
                 "  {name:<8} seed {seed:>2}: int8 (mean cosine {:.5}): codes ARI {codes:.3}, categories ARI {cats:.3}",
                 mean_cosine(&reference.vectors.query, &other.vectors.query)
+            );
+            let (codes, cats, units) = centres_held(reference, &other.vectors.query, &info, seed);
+            println!(
+                "  {:<8} seed {seed:>2}: int8 with the f32 centres held: {codes} of {units} units of talk change code, {cats} category",
+                ""
             );
             for scale in [0.003f32, 0.03] {
                 let noisy = perturbed(&reference.vectors.query, scale);
@@ -458,4 +463,46 @@ fn cpu_has(flag: &str) -> bool {
     std::fs::read_to_string("/proc/cpuinfo")
         .map(|s| s.split_whitespace().any(|w| w == flag))
         .unwrap_or(false)
+}
+
+/// With the f32 clustering's code and category centres held, how many units of talk have
+/// another nearest centre with the `other` vectors: what int8 itself moves, not the search
+/// for centres.
+fn centres_held(
+    reference: &Corpus,
+    other: &[Vec<f32>],
+    info: &[terreno::cluster::meaning::PassageInfo],
+    seed: u64,
+) -> (usize, usize, usize) {
+    use terreno::cluster::meaning::{unit_vectors, units};
+    let c = default_clustering(reference, seed);
+    let unit = units(info, reference.config.cluster.unit_words);
+    let a = unit_vectors(&reference.vectors.query, info, &unit);
+    let b = unit_vectors(other, info, &unit);
+    let moved = |labels: &[i32]| {
+        let k = labels.iter().map(|&l| l + 1).max().unwrap_or(0) as usize;
+        let mut of_unit = vec![-1i32; a.len()];
+        for (i, &l) in labels.iter().enumerate() {
+            of_unit[unit[i]] = l;
+        }
+        let centres = terreno::cluster::centroids(&a, &of_unit, k);
+        let nearest = |v: &[f32]| {
+            (0..k)
+                .map(|j| (terreno::embed::cosine(v, &centres[j]), j))
+                .max_by(|x, y| x.0.total_cmp(&y.0))
+                .map(|x| x.1)
+        };
+        (0..a.len()).filter(|&u| of_unit[u] >= 0 && nearest(&a[u]) != nearest(&b[u])).count()
+    };
+    let coded = unit.iter().zip(&c.labels).filter(|(_, &l)| l >= 0);
+    let units: std::collections::BTreeSet<usize> = coded.map(|(&u, _)| u).collect();
+    (moved(&c.labels), moved(&c.categories()), units.len())
+}
+
+/// The seeds: 7 and 42, or (`TERRENO_BENCH_SEEDS=n`) 1 to n, for figures averaged over many.
+fn seeds() -> Vec<u64> {
+    match std::env::var("TERRENO_BENCH_SEEDS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        Some(n) => (1..=n).collect(),
+        None => vec![7, 42],
+    }
 }

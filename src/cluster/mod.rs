@@ -2,7 +2,7 @@
 //!
 //! By default ([`Method::Meaning`]) passages become candidate codes within categories, on units
 //! of talk read in their context: see [`meaning`], which says what was measured. The one-level
-//! methods remain: passages grouped by k-means (`linfa-clustering`, seeded) on the full unit
+//! methods remain: passages grouped by k-means (seeded; see [`kmeans`]) on the full unit
 //! vectors, with the number of clusters chosen by the best silhouette over a range scaled to the
 //! corpus. HDBSCAN (the `hdbscan` crate) is the alternative, on the vectors projected onto their
 //! first principal components (`dims`; PCA by subspace iteration from a seeded start), with
@@ -19,6 +19,7 @@
 //! passages stay unassigned. `strength` is a passage's cosine similarity to its cluster's
 //! centroid (0 for unassigned ones).
 
+pub mod kmeans;
 pub mod meaning;
 
 use serde::{Deserialize, Serialize};
@@ -497,7 +498,7 @@ fn orthonormalize(q: &mut [Vec<f64>]) {
 }
 
 fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<i32>> {
-    kmeans_runs(points, k, seed, 3)
+    Ok(kmeans_runs(points, k, seed, 3))
 }
 
 /// Points k-means is fitted on at most: a larger set is fitted on an even sample of this many
@@ -505,75 +506,37 @@ fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<i32>> {
 /// and memory grow linearly with the corpus.
 pub const FIT_SAMPLE: usize = 60_000;
 
-/// k-means (seeded, k-means++ starts), the best of `runs` starts by inertia; fitted on at most
-/// [`FIT_SAMPLE`] points.
+/// k-means (seeded k-means++ starts, see [`kmeans`]), the best of `runs` starts by inertia;
+/// fitted on at most [`FIT_SAMPLE`] points.
 pub(crate) fn kmeans_runs<P: AsRef<[f32]> + Sync>(
     points: &[P],
     k: usize,
     seed: u64,
     runs: usize,
-) -> Result<Vec<i32>> {
-    if points.len() <= FIT_SAMPLE {
-        return kmeans_fit(points, k, seed, runs).map(|(labels, _)| labels);
-    }
-    let step = points.len().div_ceil(FIT_SAMPLE);
-    let sample: Vec<&[f32]> = points.iter().step_by(step).map(AsRef::as_ref).collect();
-    let (_, centres) = kmeans_fit(&sample, k, seed, runs)?;
-    Ok(closest_centres(points, &centres))
+) -> Vec<i32> {
+    on_sample(points, |sample| kmeans::fit(sample, k, seed, runs))
 }
 
-/// Each point's nearest centre (squared Euclidean distance), in parallel.
-fn closest_centres<P: AsRef<[f32]> + Sync>(points: &[P], centres: &[Vec<f32>]) -> Vec<i32> {
-    use rayon::prelude::*;
-    let norms: Vec<f32> = centres.iter().map(|c| c.iter().map(|x| x * x).sum()).collect();
-    points
-        .par_iter()
-        .map(|p| {
-            let mut best = (f32::INFINITY, 0usize);
-            for (j, c) in centres.iter().enumerate() {
-                // |p - c|² without the |p|² all centres share.
-                let dot: f32 = p.as_ref().iter().zip(c).map(|(a, b)| a * b).sum();
-                let d = norms[j] - 2.0 * dot;
-                if d < best.0 {
-                    best = (d, j);
-                }
-            }
-            best.1 as i32
-        })
-        .collect()
+/// Deterministic annealing into at most `k` clusters (see [`kmeans::annealed`]), fitted on at
+/// most [`FIT_SAMPLE`] points.
+pub(crate) fn annealed<P: AsRef<[f32]> + Sync>(points: &[P], k: usize) -> Vec<i32> {
+    on_sample(points, |sample| kmeans::annealed(sample, k))
 }
 
-/// k-means on all of `points`: the labels and the centres.
-fn kmeans_fit<P: AsRef<[f32]>>(
+/// `fit` on the points, or on an even sample of [`FIT_SAMPLE`] of them with every point then
+/// assigned to its nearest centre.
+fn on_sample<P: AsRef<[f32]> + Sync>(
     points: &[P],
-    k: usize,
-    seed: u64,
-    runs: usize,
-) -> Result<(Vec<i32>, Vec<Vec<f32>>)> {
-    use linfa::traits::{Fit, Predict};
-    use linfa::DatasetBase;
-    use ndarray::Array2;
-    use rand_xoshiro::rand_core::SeedableRng;
-    let d = points[0].as_ref().len();
-    let flat: Vec<f64> = points.iter().flat_map(|p| p.as_ref().iter().map(|&x| x as f64)).collect();
-    let data = Array2::from_shape_vec((points.len(), d), flat)
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let dataset = DatasetBase::from(data);
-    let rng = rand_xoshiro::Xoshiro256Plus::seed_from_u64(seed);
-    let model = linfa_clustering::KMeans::params_with_rng(k, rng)
-        .n_runs(runs)
-        .max_n_iterations(200)
-        .tolerance(1e-6)
-        .fit(&dataset)
-        .map_err(|e| Error::Config(format!("k-means failed: {e}")))?;
-    let labels = model.predict(dataset.records());
-    let centres = model
-        .centroids()
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().map(|&x| x as f32).collect())
-        .collect();
-    Ok((labels.iter().map(|&l| l as i32).collect(), centres))
+    fit: impl Fn(&[&[f32]]) -> kmeans::Fit,
+) -> Vec<i32> {
+    let step = points.len().div_ceil(FIT_SAMPLE).max(1);
+    let sample: Vec<&[f32]> = points.iter().step_by(step).map(AsRef::as_ref).collect();
+    let fitted = fit(&sample);
+    if step == 1 {
+        fitted.labels
+    } else {
+        kmeans::nearest(points, &fitted.centres)
+    }
 }
 
 /// Points a map draws at most: beyond them, every k-th passage is drawn (k the smallest that
@@ -649,14 +612,14 @@ mod tests {
                 v
             })
             .collect();
-        let labels = kmeans_runs(&points, 3, 5, 2).unwrap();
+        let labels = kmeans_runs(&points, 3, 5, 2);
         assert_eq!(labels.len(), n);
         for blob in 0..3 {
             let first = labels[blob];
             assert!((blob..n).step_by(3).all(|i| labels[i] == first), "blob {blob} split");
         }
         assert_eq!(labels.iter().collect::<std::collections::BTreeSet<_>>().len(), 3);
-        assert_eq!(labels, kmeans_runs(&points, 3, 5, 2).unwrap());
+        assert_eq!(labels, kmeans_runs(&points, 3, 5, 2));
     }
 
     #[test]
