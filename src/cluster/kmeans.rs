@@ -356,8 +356,9 @@ mod tests {
     }
 
     /// Measured on five such continua, 600 points in 8 dimensions, each point moved by up to
-    /// 0.0005 per coordinate: annealing's 8 clusters agree with themselves at ARI 0.981–1.000;
-    /// Lloyd's iterations from k-means++ starts (one run or the best of ten) at 0.21–0.94.
+    /// 0.0005 per coordinate: annealing's 8 clusters agree with themselves at ARI 0.993–1.000
+    /// (mean 0.999); the best of ten runs of Lloyd's iterations from k-means++ starts at
+    /// 0.26–0.87 (mean 0.50), one run at 0.88–1.00.
     #[test]
     fn annealed_clusters_hold_still_when_the_points_move_a_little() {
         let (mut annealing, mut lloyd) = (0.0, 0.0);
@@ -365,11 +366,11 @@ mod tests {
             let p = continuum(600, 8, seed);
             let q = moved(&p, 1e-3);
             let a = ari(&annealed(&p, 8).labels, &annealed(&q, 8).labels);
-            assert!(a >= 0.98, "continuum {seed}: ARI {a:.3}");
+            assert!(a >= 0.99, "continuum {seed}: ARI {a:.3}");
             annealing += a / 5.0;
             lloyd += ari(&fit(&p, 8, 3, 10).labels, &fit(&q, 8, 3, 10).labels) / 5.0;
         }
-        assert!(annealing > lloyd + 0.1, "annealing {annealing:.3}, Lloyd {lloyd:.3}");
+        assert!(annealing > lloyd + 0.4, "annealing {annealing:.3}, Lloyd {lloyd:.3}");
     }
 
     #[test]
