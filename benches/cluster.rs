@@ -408,8 +408,9 @@ fn int8_against_f32(sib: &Corpus, pd: &Corpus) {
     {
         for seed in seeds() {
             let info = passage_info(&reference.ingested.passages);
+            let f32_clustering = default_clustering(reference, seed);
             let (codes, cats) = same_clustering(
-                &default_clustering(reference, seed),
+                &f32_clustering,
                 &cluster_passages(&other.vectors.query, &info, &reference.config.cluster, seed)
                     .unwrap(),
             );
@@ -417,7 +418,8 @@ fn int8_against_f32(sib: &Corpus, pd: &Corpus) {
                 "  {name:<8} seed {seed:>2}: int8 (mean cosine {:.5}): codes ARI {codes:.3}, categories ARI {cats:.3}",
                 mean_cosine(&reference.vectors.query, &other.vectors.query)
             );
-            let (codes, cats, units) = centres_held(reference, &other.vectors.query, &info, seed);
+            let (codes, cats, units) =
+                centres_held(reference, &f32_clustering, &other.vectors.query, &info);
             println!(
                 "  {:<8} seed {seed:>2}: int8 with the f32 centres held: {codes} of {units} units of talk change code, {cats} category",
                 ""
@@ -425,7 +427,7 @@ fn int8_against_f32(sib: &Corpus, pd: &Corpus) {
             for scale in [0.003f32, 0.03] {
                 let noisy = perturbed(&reference.vectors.query, scale);
                 let (codes, cats) = same_clustering(
-                    &default_clustering(reference, seed),
+                    &f32_clustering,
                     &cluster_passages(&noisy, &info, &reference.config.cluster, seed).unwrap(),
                 );
                 println!(
@@ -470,12 +472,11 @@ fn cpu_has(flag: &str) -> bool {
 /// for centres.
 fn centres_held(
     reference: &Corpus,
+    c: &Clustering,
     other: &[Vec<f32>],
     info: &[terreno::cluster::meaning::PassageInfo],
-    seed: u64,
 ) -> (usize, usize, usize) {
     use terreno::cluster::meaning::{unit_vectors, units};
-    let c = default_clustering(reference, seed);
     let unit = units(info, reference.config.cluster.unit_words);
     let a = unit_vectors(&reference.vectors.query, info, &unit);
     let b = unit_vectors(other, info, &unit);

@@ -176,7 +176,7 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
                     .cluster()
                     .map_err(|e| Error::Config(format!("clustering failed: {e}")))?
             }
-            Method::Kmeans if config.k > 0 => kmeans(&reduced, config.k.min(n), seed)?,
+            Method::Kmeans if config.k > 0 => kmeans(&reduced, config.k.min(n), seed),
             Method::Kmeans | Method::Meaning => {
                 // k is chosen on an evenly strided sample of at most 4,000 passages, then the
                 // final clustering is fitted on all of them.
@@ -186,7 +186,7 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
                 let sample_full: Vec<Vec<f32>> = vectors.iter().step_by(step).cloned().collect();
                 let mut best: Option<(f64, usize, Vec<i32>)> = None;
                 for k in candidate_ks(lo, hi.min(sample.len() / 3).max(lo)) {
-                    let labels = kmeans(&sample, k, seed)?;
+                    let labels = kmeans(&sample, k, seed);
                     let s = silhouette(&sample_full, &labels, 2000);
                     if best.as_ref().is_none_or(|(b, _, _)| s > *b) {
                         best = Some((s, k, labels));
@@ -194,7 +194,7 @@ pub fn cluster(vectors: &[Vec<f32>], config: &ClusterConfig, seed: u64) -> Resul
                 }
                 match best {
                     Some((_, _, labels)) if step == 1 => labels,
-                    Some((_, k, _)) => kmeans(&reduced, k, seed)?,
+                    Some((_, k, _)) => kmeans(&reduced, k, seed),
                     None => vec![0; n],
                 }
             }
@@ -497,8 +497,8 @@ fn orthonormalize(q: &mut [Vec<f64>]) {
     }
 }
 
-fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<i32>> {
-    Ok(kmeans_runs(points, k, seed, 3))
+fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Vec<i32> {
+    kmeans_runs(points, k, seed, 3)
 }
 
 /// Points k-means is fitted on at most: a larger set is fitted on an even sample of this many
