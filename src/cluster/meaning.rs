@@ -13,7 +13,9 @@
 //!    is a unit of its own, without context. A unit with fewer than two content words even so
 //!    is *not coded*.
 //! 2. **Geometry.** The vectors are the e5 `query: ` embeddings (the model's prefix for
-//!    clustering), centred on the corpus mean: what all passages share is removed. Removing
+//!    clustering), centred on the corpus mean: what all passages share is removed; and each
+//!    unit loses half its document's mean ([`DOCUMENT_CENTRING`]), so codes gather one topic
+//!    across interviews instead of following one interview. Removing
 //!    the dominant principal directions as well was measured and hurts (SIB-200 ARI 0.33 →
 //!    0.25 with one, 0.11 with three): in this model the topic *is* the dominant direction.
 //! 3. **How many.** Neither the silhouette, nor stability under resampling, nor a Gaussian
@@ -118,8 +120,8 @@ pub fn units(info: &[PassageInfo], min_words: usize) -> Vec<usize> {
 }
 
 /// The unit vectors: content-word-weighted means of their passages' vectors, centred on the
-/// corpus mean, mixed with the neighbouring units of the same document (not for table rows),
-/// and normalised.
+/// corpus mean and by half on their document's mean ([`DOCUMENT_CENTRING`]), mixed with the
+/// neighbouring units of the same document (not for table rows), and normalised.
 pub fn unit_vectors(vectors: &[Vec<f32>], info: &[PassageInfo], unit: &[usize]) -> Vec<Vec<f32>> {
     let dim = vectors.first().map_or(0, Vec::len);
     let m = unit.iter().max().map_or(0, |u| u + 1);
@@ -134,6 +136,7 @@ pub fn unit_vectors(vectors: &[Vec<f32>], info: &[PassageInfo], unit: &[usize]) 
         row_of[unit[i]] = info[i].row;
     }
     sums.iter_mut().for_each(|s| crate::embed::normalize(s));
+    centre_documents(&mut sums, &doc_of, &row_of);
     let weights = [1.0f32, 0.5];
     let mut out = sums.clone();
     for u in 0..m {
@@ -151,6 +154,36 @@ pub fn unit_vectors(vectors: &[Vec<f32>], info: &[PassageInfo], unit: &[usize]) 
     }
     out.iter_mut().for_each(|s| crate::embed::normalize(s));
     out
+}
+
+/// How much of its document's mean each unit of talk loses (0: none, 1: all of it).
+///
+/// An interview's units share what its participant always brings (their place, their work,
+/// their way of speaking); left in, codes follow interviews rather than topics. Measured on
+/// the PDPilot interviews, averaged over seeds 1–10 (`TERRENO_BENCH_SEEDS=10
+/// TERRENO_BENCH_QUICK=agreement cargo bench --bench cluster`), none → ½ → all: categories
+/// against the team's top-level codes ARI 0.200 → 0.250 → 0.255, NMI 0.221 → 0.321 → 0.317;
+/// codes against its leaves ARI 0.222 → 0.212 → 0.202, NMI 0.682 → 0.679 → 0.676; codes of
+/// one speaker only 26–27 → 19 → 16 of 30. On all 67 ParlaTO interviews with ½: no code is one
+/// speaker's, none is a form code. Rows of a table (independent answers) keep their vectors.
+pub const DOCUMENT_CENTRING: f32 = 0.5;
+
+/// Takes [`DOCUMENT_CENTRING`] of its document's mean from each unit that is not a table row,
+/// and normalises it again.
+fn centre_documents(units: &mut [Vec<f32>], doc_of: &[&str], row_of: &[bool]) {
+    let dim = units.first().map_or(0, Vec::len);
+    let mut docs: std::collections::HashMap<&str, (Vec<f32>, usize)> = Default::default();
+    for (u, v) in units.iter().enumerate().filter(|(u, _)| !row_of[*u]) {
+        let (sum, count) = docs.entry(doc_of[u]).or_insert_with(|| (vec![0f32; dim], 0));
+        sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+        *count += 1;
+    }
+    for (u, v) in units.iter_mut().enumerate().filter(|(u, _)| !row_of[*u]) {
+        let (sum, count) = &docs[doc_of[u]];
+        let share = DOCUMENT_CENTRING / *count as f32;
+        v.iter_mut().zip(sum).for_each(|(x, s)| *x -= share * s);
+        crate::embed::normalize(v);
+    }
 }
 
 /// The default number of categories for `m` units.
@@ -263,11 +296,12 @@ fn unit_labels(codes: &[i32], unit: &[usize], m: usize) -> Vec<i32> {
 
 /// Speakers a study has at least for every code to be made to span two of them.
 ///
-/// Measured (`make bench-cluster`): on all 67 ParlaTO interviews 1 of 182 codes was one
-/// speaker's; on the seven PDPilot interviews 26–27 of 30–31 are, and joining them folded the
-/// codes into 7–9 (leaf NMI 0.67 → 0.41–0.48, under k-means told the true k): in a handful of
-/// interviews most topics are one participant's. There such codes stay, flagged
-/// "mostly one speaker" in their description.
+/// Measured (`make bench-cluster`, seeds 7 / 42): on all 67 ParlaTO interviews no code of 182
+/// is one speaker's; on the seven PDPilot interviews 20 / 19 of 30 are (26–27 before the
+/// units lost half their document's mean), and joining them folds the codes into 13 (leaf NMI
+/// 0.68 → 0.55 / 0.50, under k-means told the true k): in a handful of interviews most topics
+/// are one participant's (in the team's own coding, 25 of its 75 codes are one participant's).
+/// There such codes stay, flagged "mostly one speaker" in their description.
 pub const SPEAKERS_FOR_SHARED_CODES: usize = 20;
 
 /// In a study of at least [`SPEAKERS_FOR_SHARED_CODES`] speakers, joins each code whose passages
@@ -438,6 +472,42 @@ mod tests {
         assert!((20..39).all(|i| cat(i) == cat(20)));
         assert_ne!(cat(0), cat(20));
         assert_eq!(t, two_level(&vectors, &info, &params, 7).unwrap(), "deterministic");
+    }
+
+    #[test]
+    fn categories_follow_topics_across_interviews_not_the_interviews() {
+        // Four interviews, each with its own direction (its participant's way of speaking),
+        // stronger than the two topics each of them talks about in turn.
+        let mut vectors = Vec::new();
+        let mut info = Vec::new();
+        let mut topic = Vec::new();
+        for d in 0..4 {
+            for i in 0..40 {
+                let mut v = vec![0f32; 12];
+                v[d] = 1.0;
+                v[4 + i / 20] = 0.7;
+                v[6 + (i * 7 + d) % 6] = 0.1;
+                crate::embed::normalize(&mut v);
+                vectors.push(v);
+                topic.push(i / 20);
+                let document = ["d0", "d1", "d2", "d3"][d];
+                info.push(PassageInfo { document, speaker: "S", content_words: 8, row: false });
+            }
+        }
+        let params = Params { categories: 2, codes: 4, unit_words: 8, min_code: 2 };
+        let t = two_level(&vectors, &info, &params, 7).unwrap();
+        let cat = |i: usize| t.category_of[t.codes[i] as usize];
+        // Away from where the topic changes (the units mix with their neighbours there).
+        let clear = |i: usize| (3..17).contains(&(i % 40)) || (23..37).contains(&(i % 40));
+        let agree = (0..160)
+            .filter(|&i| clear(i))
+            .filter(|&i| (cat(i) == cat(3)) == (topic[i] == topic[3]))
+            .count();
+        let clear_units = (0..160).filter(|&i| clear(i)).count();
+        assert_eq!(
+            agree, clear_units,
+            "every unit away from a change of topic is in its topic's category"
+        );
     }
 
     #[test]
