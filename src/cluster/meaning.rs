@@ -168,8 +168,13 @@ pub fn unit_vectors(vectors: &[Vec<f32>], info: &[PassageInfo], unit: &[usize]) 
 /// speaker's, none is a form code. Rows of a table (independent answers) keep their vectors.
 pub const DOCUMENT_CENTRING: f32 = 0.5;
 
+/// Units of talk a document has at least for [`DOCUMENT_CENTRING`] to apply to it: the mean
+/// of a few units is what they are about, not who says them (a short answer of two units
+/// would lose its topic).
+pub const UNITS_TO_CENTRE: usize = 10;
+
 /// Takes [`DOCUMENT_CENTRING`] of its document's mean from each unit that is not a table row,
-/// and normalises it again.
+/// in documents of at least [`UNITS_TO_CENTRE`] units, and normalises it again.
 fn centre_documents(units: &mut [Vec<f32>], doc_of: &[&str], row_of: &[bool]) {
     let dim = units.first().map_or(0, Vec::len);
     let mut docs: std::collections::HashMap<&str, (Vec<f32>, usize)> = Default::default();
@@ -180,6 +185,9 @@ fn centre_documents(units: &mut [Vec<f32>], doc_of: &[&str], row_of: &[bool]) {
     }
     for (u, v) in units.iter_mut().enumerate().filter(|(u, _)| !row_of[*u]) {
         let (sum, count) = &docs[doc_of[u]];
+        if *count < UNITS_TO_CENTRE {
+            continue;
+        }
         let share = DOCUMENT_CENTRING / *count as f32;
         v.iter_mut().zip(sum).for_each(|(x, s)| *x -= share * s);
         crate::embed::normalize(v);
@@ -508,6 +516,30 @@ mod tests {
             agree, clear_units,
             "every unit away from a change of topic is in its topic's category"
         );
+    }
+
+    #[test]
+    fn a_short_document_keeps_its_topic() {
+        // Two units of one short document on one topic, each with a little of its own.
+        let unit = |own: usize| {
+            let mut v = vec![0f32; 6];
+            v[0] = 1.0;
+            v[own] = 0.3;
+            crate::embed::normalize(&mut v);
+            v
+        };
+        let doc = |document: &'static str, n: usize| {
+            (0..n).map(move |i| (unit(1 + i % 5), document)).collect::<Vec<_>>()
+        };
+        for (n, centred) in [(UNITS_TO_CENTRE - 1, false), (UNITS_TO_CENTRE, true)] {
+            let (mut vectors, docs): (Vec<Vec<f32>>, Vec<&str>) =
+                doc("short", n).into_iter().unzip();
+            let before = vectors[0][0];
+            centre_documents(&mut vectors, &docs, &vec![false; n]);
+            // Centring weakens what the units share against what each has of its own.
+            assert_eq!(vectors[0][0] < before - 0.05, centred, "{n} units");
+            assert_eq!(vectors[0][0] == before, !centred, "{n} units");
+        }
     }
 
     #[test]
