@@ -285,6 +285,21 @@ fn main() {
     let pd = corpora::pdpilot(&model);
     let (top, leaf) = (&pd.labels[0].1, &pd.labels[1].1);
     println!("\nPDPilot interviews, {} passages, the team's coding", pd.ingested.passages.len());
+    // How many of the team's own leaf codes are one speaker's: what "one speaker only" below
+    // compares with.
+    let info = passage_info(&pd.ingested.passages);
+    let mut speakers: std::collections::BTreeMap<&str, std::collections::BTreeSet<(&str, &str)>> =
+        Default::default();
+    for (i, l) in leaf.iter().enumerate() {
+        if let Some(l) = l {
+            speakers.entry(l).or_default().insert((info[i].document, info[i].speaker));
+        }
+    }
+    println!(
+        "  the team's coding: {} of its {} leaf codes are one speaker's",
+        speakers.values().filter(|s| s.len() == 1).count(),
+        speakers.len()
+    );
     for seed in seeds() {
         let c = default_clustering(&pd, seed);
         let (ta, tn) = agree(top, &c.categories());
