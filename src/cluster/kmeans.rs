@@ -306,25 +306,23 @@ pub(crate) fn nearest<P: AsRef<[f32]> + Sync>(points: &[P], centres: &[Vec<f32>]
 /// Dot product in eight lanes (so the compiler vectorises it; the order is fixed, so the
 /// result is the same on every run).
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let rest: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    lanes.iter().sum::<f32>() + rest
+    in_lanes(a, b, |x, y| x * y)
 }
 
 /// Squared Euclidean distance, in eight lanes as [`dot`].
 fn squared(a: &[f32], b: &[f32]) -> f32 {
+    in_lanes(a, b, |x, y| (x - y) * (x - y))
+}
+
+/// The sum of `term` over pairs of coordinates, in eight lanes added in a fixed order.
+#[inline(always)]
+fn in_lanes(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     let mut lanes = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let rest: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| (x - y) * (x - y)).sum();
+    let rest: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| term(x, y)).sum();
     for (x, y) in ca.zip(cb) {
         for i in 0..8 {
-            lanes[i] += (x[i] - y[i]) * (x[i] - y[i]);
+            lanes[i] += term(x[i], y[i]);
         }
     }
     lanes.iter().sum::<f32>() + rest

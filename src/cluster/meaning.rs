@@ -304,7 +304,7 @@ fn unit_labels(codes: &[i32], unit: &[usize], m: usize) -> Vec<i32> {
 
 /// Speakers a study has at least for every code to be made to span two of them.
 ///
-/// Measured (`make bench-cluster`, seeds 7 / 42): on all 67 ParlaTO interviews no code of 182
+/// Measured (`make bench-cluster`, seeds 7 / 42): on all 67 ParlaTO interviews no code of 183
 /// is one speaker's; on the seven PDPilot interviews 20 / 19 of 30 are (26–27 before the
 /// units lost half their document's mean), and joining them folds the codes into 13 (leaf NMI
 /// 0.68 → 0.55 / 0.50, under k-means told the true k): in a handful of interviews most topics
