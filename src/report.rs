@@ -76,14 +76,7 @@ pub fn summary_text(summary: &Summary) -> String {
     if !summary.candidates.is_empty() {
         let _ = writeln!(s, "\ncandidate open codes by category (candidates.md has the quotes):");
         let in_category = |k: i32| summary.candidates.iter().filter(move |c| c.category == k);
-        let mut order: Vec<&crate::label::Candidate> = Vec::new();
-        for k in &summary.categories {
-            let _ = writeln!(s, "  {} {}  ({} passages)", k.id, k.name, k.size);
-            order.extend(in_category(k.index));
-        }
-        let known: Vec<i32> = summary.categories.iter().map(|k| k.index).collect();
-        order.extend(summary.candidates.iter().filter(|c| !known.contains(&c.category)));
-        for c in order {
+        let line = |s: &mut String, c: &crate::label::Candidate| {
             let tag = match c.proposal {
                 Proposal::New => String::new(),
                 _ => format!("  [{}]", crate::label::proposal_line(c)),
@@ -98,7 +91,25 @@ pub fn summary_text(summary: &Summary) -> String {
                 if c.speakers == 1 { "speaker" } else { "speakers" },
                 c.speaker_note().map(|n| format!("  ({n})")).unwrap_or_default()
             );
+        };
+        // Each category, then its codes under it, as in candidates.md.
+        for k in &summary.categories {
+            let _ = writeln!(
+                s,
+                "  {} {}  ({} passages, {})",
+                k.id,
+                k.name,
+                k.size,
+                crate::label::counted(k.codes.len(), "code", "codes")
+            );
+            in_category(k.index).for_each(|c| line(&mut s, c));
         }
+        let known: Vec<i32> = summary.categories.iter().map(|k| k.index).collect();
+        summary
+            .candidates
+            .iter()
+            .filter(|c| !known.contains(&c.category))
+            .for_each(|c| line(&mut s, c));
         if let Some(book) = &summary.codebook {
             let fits = summary.candidates.iter().filter(|c| c.proposal != Proposal::New).count();
             let _ = writeln!(

@@ -167,12 +167,30 @@ fn key_terms_are_the_words_that_set_a_candidate_apart_not_the_words_every_passag
 fn the_sample_gives_named_codes_in_categories_at_both_levels() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    sample_run(&a, &[]);
+    let printed = sample_run(&a, &[]);
     sample_run(&b, &["--seed", "7"]);
     let file: serde_json::Value =
         serde_json::from_slice(&std::fs::read(a.join("candidates.json")).unwrap()).unwrap();
     let candidates = file["candidates"].as_array().unwrap();
     let categories = file["categories"].as_array().unwrap();
+    // The end of the run lists each category with its codes under it.
+    let listing: Vec<&str> = printed
+        .lines()
+        .skip_while(|l| !l.starts_with("candidate open codes by category"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  K") || l.starts_with("    C"))
+        .collect();
+    assert_eq!(listing.len(), categories.len() + candidates.len(), "{printed}");
+    let mut under = "";
+    for l in &listing {
+        let id = l.split_whitespace().next().unwrap();
+        if id.starts_with('K') {
+            under = id;
+            continue;
+        }
+        let category = categories.iter().find(|k| k["id"] == under).unwrap();
+        assert!(category["codes"].as_array().unwrap().iter().any(|c| c == id), "{l} under {under}");
+    }
     assert!(categories.len() >= 3 && candidates.len() >= 2 * categories.len(), "{file:#}");
     // Every code is in exactly one category, and the category lists it.
     for c in candidates {

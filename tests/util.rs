@@ -140,9 +140,9 @@ pub fn test_cache() -> PathBuf {
 
 /// Runs the bundled sample (its config, the shared test cache) into `out`, with `extra`
 /// arguments.
-pub fn sample_run(out: &Path, extra: &[&str]) {
+pub fn sample_run(out: &Path, extra: &[&str]) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    terreno()
+    let done = terreno()
         .args(["run", "--quiet", "--force", "--cache-dir"])
         .arg(test_cache())
         .arg("--config")
@@ -153,6 +153,7 @@ pub fn sample_run(out: &Path, extra: &[&str]) {
         .arg(root.join("data/parlato"))
         .assert()
         .success();
+    String::from_utf8_lossy(&done.get_output().stdout).into_owned()
 }
 
 /// Validates an XML file against one of the REFI-QDA schemas in `../shared/refi-qda`.
