@@ -8,6 +8,9 @@
 //! - label fidelity: each candidate's name, embedded as a query, retrieves the name of the
 //!   human topic or code that holds most of its passages (top-1 among all), weighted by size,
 //!   and what the best of each code's options would reach;
+//! - all 67 ParlaTO interviews against the development coding of four of them
+//!   (`tests/data/parlato-themes.tsv`): categories and codes against the themes, within an
+//!   interview and across interviews;
 //! - time and memory to cluster and name all 67 ParlaTO interviews (~20k passages) and ten
 //!   copies of them (~200k).
 //!
@@ -255,6 +258,11 @@ fn main() {
         .collect();
     println!("multilingual-e5-small embeddings; CPU flags: {}", flags.join(" "));
 
+    if std::env::var("TERRENO_BENCH_QUICK").is_ok_and(|q| q == "themes") {
+        parlato_themes(&corpora::parlato(&model));
+        return;
+    }
+
     let sib = corpora::sib(&model);
     let topics = &sib.labels[0].1;
     println!("\nSIB-200 Italian, 1004 sentences, 7 topics (categories against topics)");
@@ -347,8 +355,9 @@ fn main() {
         return;
     }
     let quick = quick.is_some();
-    // Time and memory: all of ParlaTO, then ten copies of it (each copy its own documents).
     let parlato = corpora::parlato(&model);
+    parlato_themes(&parlato);
+    // Time and memory: all of ParlaTO, then ten copies of it (each copy its own documents).
     for copies in if quick { vec![1usize] } else { vec![1, 10] } {
         let mut passages = Vec::new();
         let mut vectors = Vectors { passage: Vec::new(), query: Vec::new() };
@@ -410,6 +419,86 @@ fn main() {
         c.n_clusters(),
         start.elapsed().as_secs_f64()
     );
+}
+
+/// All of ParlaTO clustered, against the development coding of four of its interviews
+/// (`tests/data/parlato-themes.tsv`): categories and codes against the themes, beside k-means
+/// told the number of themes on the same embeddings.
+fn parlato_themes(parlato: &Corpus) {
+    let themes = &parlato.labels[0].1;
+    let named: std::collections::BTreeSet<&str> =
+        themes.iter().flatten().map(String::as_str).collect();
+    println!(
+        "\nParlaTO, all 67 interviews clustered; the development coding of 4 of them: {} passages, {} themes",
+        themes.iter().flatten().count(),
+        named.len()
+    );
+    // What knowing the interview alone gives: each interview one group.
+    let mut documents: Vec<&str> =
+        parlato.ingested.passages.iter().map(|p| p.document_id.as_str()).collect();
+    documents.sort_unstable();
+    documents.dedup();
+    let by_document: Vec<i32> = parlato
+        .ingested
+        .passages
+        .iter()
+        .map(|p| documents.binary_search(&p.document_id.as_str()).unwrap() as i32)
+        .collect();
+    let (a, n) = agree(themes, &by_document);
+    println!("  each interview one group: ARI {a:.3} NMI {n:.3}");
+    for seed in seeds() {
+        let c = default_clustering(parlato, seed);
+        let (ca, cn) = agree(themes, &c.categories());
+        let (da, dn) = agree(themes, &c.labels);
+        let km = kmeans_true_k(parlato, named.len(), seed);
+        let base = agree(themes, &km);
+        println!(
+            "  seed {seed:>2}: categories ARI {ca:.3} NMI {cn:.3}, codes ARI {da:.3} NMI {dn:.3}   k-means k = {}: ARI {:.3} NMI {:.3}",
+            named.len(),
+            base.0,
+            base.1
+        );
+        let (within, across) = within_and_across(parlato, themes, &c.categories());
+        let (kw, kx) = within_and_across(parlato, themes, &km);
+        println!(
+            "           categories: within an interview ARI {within:.3}; across interviews, pairs of one theme in one category: F1 {across:.3}   k-means: {kw:.3}; {kx:.3}"
+        );
+    }
+}
+
+/// What knowing the interview cannot give: the ARI within each coded interview (weighted by
+/// its passages), and, over pairs of passages from different interviews, the F1 of "in one
+/// group" against "of one theme".
+fn within_and_across(corpus: &Corpus, labels: &[Option<String>], pred: &[i32]) -> (f64, f64) {
+    let p = &corpus.ingested.passages;
+    let coded: Vec<usize> = (0..p.len()).filter(|&i| labels[i].is_some()).collect();
+    let mut docs: Vec<&str> = coded.iter().map(|&i| p[i].document_id.as_str()).collect();
+    docs.sort_unstable();
+    docs.dedup();
+    let mut within = 0.0;
+    for d in &docs {
+        let mine: Vec<Option<String>> = coded
+            .iter()
+            .map(|&i| if p[i].document_id == *d { labels[i].clone() } else { None })
+            .collect();
+        let all: Vec<i32> = coded.iter().map(|&i| pred[i]).collect();
+        let n = mine.iter().flatten().count();
+        within += agree(&mine, &all).0 * n as f64;
+    }
+    let (mut both, mut same_theme, mut same_group) = (0usize, 0usize, 0usize);
+    for (x, &i) in coded.iter().enumerate() {
+        for &j in &coded[x + 1..] {
+            if p[i].document_id == p[j].document_id {
+                continue;
+            }
+            let t = labels[i] == labels[j];
+            let g = pred[i] == pred[j] && pred[i] >= 0;
+            same_theme += t as usize;
+            same_group += g as usize;
+            both += (t && g) as usize;
+        }
+    }
+    (within / coded.len() as f64, 2.0 * both as f64 / (same_theme + same_group).max(1) as f64)
 }
 
 /// int8 vectors against the f32 ones (the default): each corpus embedded by both and

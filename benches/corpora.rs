@@ -137,12 +137,44 @@ pub fn dump(corpus: &Corpus, path: &Path) {
     terreno::files::write_parquet(path, &mut df).unwrap();
 }
 
-/// All 67 ParlaTO interviews (about 20,000 passages), without labels.
+/// All 67 ParlaTO interviews (about 20,000 passages), labelled where the development coding
+/// of `tests/data/parlato-themes.tsv` covers them: the theme of the stretch of lines each
+/// passage starts in (see `tests/data/README.md`).
 pub fn parlato(model: &E5) -> Corpus {
     let config = Config::default();
     let dir = root().join("../shared/data/parlato/linear-orthographic");
     let ingested =
         ingest_and_segment(&config, &[dir], false, Progress::new(false)).expect("ParlaTO");
+    let coding = std::fs::read_to_string(root().join("tests/data/parlato-themes.tsv")).unwrap();
+    // (document, first line, last line, theme)
+    let stretches: Vec<(&str, usize, usize, &str)> = coding
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0], f[1].parse().unwrap(), f[2].parse().unwrap(), f[3])
+        })
+        .collect();
+    let texts: std::collections::HashMap<&str, &str> =
+        ingested.docs.iter().map(|d| (d.id.as_str(), d.text.as_str())).collect();
+    let themes = ingested
+        .passages
+        .iter()
+        .map(|p| {
+            if !stretches.iter().any(|s| s.0 == p.document_id) {
+                return None;
+            }
+            let line = 1 + texts[p.document_id.as_str()]
+                .chars()
+                .take(p.char_start)
+                .filter(|&c| c == '\n')
+                .count();
+            stretches
+                .iter()
+                .find(|s| s.0 == p.document_id && (s.1..=s.2).contains(&line))
+                .map(|s| s.3.to_string())
+        })
+        .collect();
     let vectors = embed(model, &ingested);
-    Corpus { ingested, vectors, labels: Vec::new(), config }
+    Corpus { ingested, vectors, labels: vec![("theme", themes)], config }
 }

@@ -64,7 +64,8 @@ pub struct ClusterConfig {
     /// `meaning`: codes (0: `2·√m`, at most 200).
     pub codes: usize,
     /// `meaning`: content words a unit of talk gathers at least (consecutive passages of one
-    /// document are joined until they reach it).
+    /// document are joined until they reach it). 16 by default; see [`meaning`] for what
+    /// 8, 16 and 24 measured.
     pub unit_words: usize,
     /// `meaning`: the smallest code, in passages; smaller ones join their nearest code.
     pub min_code: usize,
@@ -82,7 +83,7 @@ impl Default for ClusterConfig {
             min_strength: 0.0,
             categories: 0,
             codes: 0,
-            unit_words: 8,
+            unit_words: 16,
             min_code: 3,
         }
     }
