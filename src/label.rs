@@ -216,12 +216,6 @@ pub fn candidates(
                 .map(|(t, &tf)| ((tf / class_len) * (1.0 + avg_words / total_tf[t]).ln(), t))
                 .collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-            if std::env::var("TERRENO_DEBUG_NAMES").is_ok() {
-                eprintln!(
-                    "{:?}",
-                    scored.iter().take(8).map(|(s, p)| format!("{p} {s:.3}")).collect::<Vec<_>>()
-                );
-            }
             let mut key_terms: Vec<String> = Vec::new();
             let mut covered: BTreeSet<&str> = BTreeSet::new();
             for (_, term) in &scored {
@@ -471,12 +465,6 @@ fn pick_name(
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    if std::env::var("TERRENO_DEBUG_NAMES").is_ok() {
-        eprintln!(
-            "{:?}",
-            scored.iter().take(8).map(|(s, p)| format!("{p} {s:.3}")).collect::<Vec<_>>()
-        );
-    }
     let (_, best) = scored.into_iter().find(|(_, p)| {
         taken.iter().all(|t| {
             t != p
