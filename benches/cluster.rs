@@ -8,7 +8,7 @@
 //! - label fidelity: each candidate's name, embedded as a query, retrieves the name of the
 //!   human topic or code that holds most of its passages (top-1 among all), weighted by size,
 //!   and what the best of each code's options would reach;
-//! - all 67 ParlaTO interviews against the development coding of four of them
+//! - all 67 ParlaTO interviews against the development coding of six of them
 //!   (`tests/data/parlato-themes.tsv`): categories and codes against the themes, within an
 //!   interview and across interviews;
 //! - time and memory to cluster and name all 67 ParlaTO interviews (~20k passages) and ten
@@ -421,15 +421,20 @@ fn main() {
     );
 }
 
-/// All of ParlaTO clustered, against the development coding of four of its interviews
+/// All of ParlaTO clustered, against the development coding of six of its interviews
 /// (`tests/data/parlato-themes.tsv`): categories and codes against the themes, beside k-means
 /// told the number of themes on the same embeddings.
 fn parlato_themes(parlato: &Corpus) {
     let themes = &parlato.labels[0].1;
     let named: std::collections::BTreeSet<&str> =
         themes.iter().flatten().map(String::as_str).collect();
+    let coded: std::collections::BTreeSet<&str> = (0..themes.len())
+        .filter(|&i| themes[i].is_some())
+        .map(|i| parlato.ingested.passages[i].document_id.as_str())
+        .collect();
     println!(
-        "\nParlaTO, all 67 interviews clustered; the development coding of 4 of them: {} passages, {} themes",
+        "\nParlaTO, all 67 interviews clustered; the development coding of {} of them: {} passages, {} themes",
+        coded.len(),
         themes.iter().flatten().count(),
         named.len()
     );

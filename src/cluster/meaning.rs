@@ -12,13 +12,15 @@
 //!    ½ for the ones after), within the document. Rows of a table are independent answers: each
 //!    is a unit of its own, without context. A unit with fewer than two content words even so
 //!    is *not coded*. Units of 16 content words rather than 8, measured against the
-//!    development coding of four ParlaTO interviews (`tests/data/`, 651 passages, 10 themes;
+//!    four tuning interviews of the development coding (`tests/data/`, 651 passages, 10 themes;
 //!    all 67 interviews clustered; seeds 7 / 42; with the document centring below at ¼):
 //!    categories against the themes ARI 0.221 / 0.233 → 0.274 / 0.328, NMI 0.385 / 0.400 →
 //!    0.494 / 0.472, codes ARI 0.148 / 0.137 → 0.188 / 0.210; at 24 (without centring) the
 //!    codes gain again but the categories split interviews less well across (pair F1 0.224 /
 //!    0.166 against 0.211 / 0.228 at 16). On PDPilot, whose answers are long, they cost the
-//!    leaves a little (NMI 0.680 → 0.660 over seeds 1–10).
+//!    leaves a little (NMI 0.680 → 0.660 over seeds 1–10). On two interviews coded after the
+//!    choice and held out, with the centring as well: categories ARI 0.275 / 0.200 → 0.297 /
+//!    0.501, codes 0.201 / 0.155 → 0.392 / 0.374.
 //! 2. **Geometry.** The vectors are the e5 `query: ` embeddings (the model's prefix for
 //!    clustering), centred on the corpus mean: what all passages share is removed; and each
 //!    unit loses a quarter of its document's mean ([`DOCUMENT_CENTRING`]), so codes gather one
@@ -29,8 +31,8 @@
 //!    mixture's BIC gave a number that holds across seeds on these vectors (text embeddings
 //!    form no crisp clusters at the scale of categories). The numbers follow the corpus size,
 //!    so they never swing with the seed: `1.4·m^¼` categories and `2·√m` codes (at most 200) for
-//!    `m` units, which gives about 8 categories for a thousand answers and 15 categories of
-//!    ~200 codes for 60 interviews. Both can be set.
+//!    `m` units, which gives about 8 categories for a thousand answers and 12 categories of
+//!    ~140 codes for the 67 ParlaTO interviews (about 5,000 units of talk). Both can be set.
 //! 4. **Two levels, nested.** Categories by k-means on the units (the best of several seeded
 //!    starts), then each category's units into codes, as many as its share of the units, by
 //!    deterministic annealing ([`super::kmeans`]): it needs no seed, and the codes hold still
@@ -174,7 +176,7 @@ pub fn unit_vectors(vectors: &[Vec<f32>], info: &[PassageInfo], unit: &[usize]) 
 /// bench --bench cluster`), none → ¼ → ½: categories against the team's top-level codes ARI
 /// 0.166 → 0.230 → 0.261, NMI 0.197 → 0.264 → 0.313; codes against its leaves NMI 0.662 →
 /// 0.660 → 0.655; codes of one speaker only 25 → 23 → 17 of 26. On all 67 ParlaTO interviews
-/// against the development coding of four (`tests/data/`, seeds 7 / 42,
+/// against the four tuning interviews of the development coding (`tests/data/`, seeds 7 / 42,
 /// `TERRENO_BENCH_QUICK=themes`), none → ¼ → ½: categories ARI 0.265 / 0.282 → 0.274 / 0.328
 /// → 0.228 / 0.219; within an interview ARI 0.377 / 0.370 → 0.369 / 0.400 → 0.357 / 0.329;
 /// across interviews, pairs of one theme in one category F1 0.211 / 0.228 → 0.230 / 0.259 →
