@@ -324,7 +324,7 @@ fn main() {
             "           k-means k = 7 (top): ARI {:.3} NMI {:.3};  k = 75 (leaf): ARI {:.3} NMI {:.3}",
             bt.0, bt.1, bl.0, bl.1
         );
-        let (codes, passages, alone) = one_speaker(&passage_info(&pd.ingested.passages), &c);
+        let (codes, passages, alone) = one_speaker(&info, &c);
         println!(
             "           mostly one speaker: {codes:.0}% of codes, {passages:.0}% of passages; one speaker only: {alone} codes"
         );
@@ -480,13 +480,13 @@ fn within_and_across(corpus: &Corpus, labels: &[Option<String>], pred: &[i32]) -
     let mut docs: Vec<&str> = coded.iter().map(|&i| p[i].document_id.as_str()).collect();
     docs.sort_unstable();
     docs.dedup();
+    let all: Vec<i32> = coded.iter().map(|&i| pred[i]).collect();
     let mut within = 0.0;
     for d in &docs {
         let mine: Vec<Option<String>> = coded
             .iter()
             .map(|&i| if p[i].document_id == *d { labels[i].clone() } else { None })
             .collect();
-        let all: Vec<i32> = coded.iter().map(|&i| pred[i]).collect();
         let n = mine.iter().flatten().count();
         within += agree(&mine, &all).0 * n as f64;
     }

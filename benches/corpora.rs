@@ -155,20 +155,22 @@ pub fn parlato(model: &E5) -> Corpus {
             (f[0], f[1].parse().unwrap(), f[2].parse().unwrap(), f[3])
         })
         .collect();
-    let texts: std::collections::HashMap<&str, &str> =
-        ingested.docs.iter().map(|d| (d.id.as_str(), d.text.as_str())).collect();
+    // For each coded document, the character offset of each line break, found once.
+    let breaks: std::collections::HashMap<&str, Vec<usize>> = ingested
+        .docs
+        .iter()
+        .filter(|d| stretches.iter().any(|s| s.0 == d.id))
+        .map(|d| {
+            let at = d.text.chars().enumerate().filter(|(_, c)| *c == '\n').map(|(i, _)| i);
+            (d.id.as_str(), at.collect())
+        })
+        .collect();
     let themes = ingested
         .passages
         .iter()
         .map(|p| {
-            if !stretches.iter().any(|s| s.0 == p.document_id) {
-                return None;
-            }
-            let line = 1 + texts[p.document_id.as_str()]
-                .chars()
-                .take(p.char_start)
-                .filter(|&c| c == '\n')
-                .count();
+            let line =
+                1 + breaks.get(p.document_id.as_str())?.partition_point(|&b| b < p.char_start);
             stretches
                 .iter()
                 .find(|s| s.0 == p.document_id && (s.1..=s.2).contains(&line))
