@@ -58,16 +58,18 @@ fn agree(labels: &[Option<String>], pred: &[i32]) -> (f64, f64) {
     (a.ari, a.nmi)
 }
 
-/// The share of passages (weighted by candidate size) whose candidate's name retrieves, among
-/// all the human labels' names, the label that holds most of its passages: for the codes, for
-/// the categories, and the ceiling for the codes (the share whose code offers a phrase or key
-/// word that would retrieve it).
+/// The share of passages (weighted by candidate size, or with `labelled` by the candidate's
+/// labelled passages: for a coding of a few documents of many) whose candidate's name
+/// retrieves, among all the human labels' names, the label that holds most of its passages:
+/// for the codes, for the categories, and the ceiling for the codes (the share whose code
+/// offers a phrase or key word that would retrieve it).
 fn fidelity(
     corpus: &Corpus,
     labels: &[Option<String>],
     clustering: &Clustering,
     model: &E5,
     name_of: impl Fn(&str) -> String,
+    labelled: bool,
 ) -> (f64, f64, f64) {
     let (candidates, categories) = name_candidates(
         &corpus.ingested.passages,
@@ -108,7 +110,7 @@ fn fidelity(
         for (name, member) in groups {
             let members = || member.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i);
             let Some(major) = majority(&mut members()) else { continue };
-            let size = members().count();
+            let size = members().filter(|&i| !labelled || labels[i].is_some()).count();
             let got = retrieved(&model.embed(&[name], Prefix::Query).unwrap()[0]);
             total += size;
             if verbose {
@@ -128,6 +130,7 @@ fn fidelity(
         let member: Vec<usize> =
             (0..labels.len()).filter(|&i| clustering.labels[i] == c.cluster).collect();
         let Some(major) = majority(&mut member.iter().copied()) else { continue };
+        let size = member.iter().filter(|&&i| !labelled || labels[i].is_some()).count();
         let options: Vec<&str> = c
             .in_vivo
             .iter()
@@ -136,13 +139,13 @@ fn fidelity(
             .chain(&c.once)
             .map(String::as_str)
             .collect();
-        all += member.len();
+        all += size;
         if options.is_empty() {
             continue;
         }
         let vecs = model.embed(&options, Prefix::Query).unwrap();
         if vecs.iter().any(|v| retrieved(v) == major) {
-            reachable += member.len();
+            reachable += size;
         }
     }
     let ceiling = reachable as f64 / all.max(1) as f64;
@@ -259,7 +262,7 @@ fn main() {
     println!("multilingual-e5-small embeddings; CPU flags: {}", flags.join(" "));
 
     if std::env::var("TERRENO_BENCH_QUICK").is_ok_and(|q| q == "themes") {
-        parlato_themes(&corpora::parlato(&model));
+        parlato_themes(&corpora::parlato(&model), &model);
         return;
     }
 
@@ -281,7 +284,7 @@ fn main() {
     }
     for seed in seeds() {
         let c = default_clustering(&sib, seed);
-        let (codes, cats, ceiling) = fidelity(&sib, topics, &c, &model, |n| n.to_string());
+        let (codes, cats, ceiling) = fidelity(&sib, topics, &c, &model, |n| n.to_string(), false);
         println!(
             "  seed {seed:>2}: label fidelity (names retrieve their majority topic): codes {:.1}% (best of their options {:.1}%), categories {:.1}%",
             100.0 * codes,
@@ -332,8 +335,9 @@ fn main() {
     let leaf_name = |n: &str| n.rsplit(" > ").next().unwrap_or(n).to_string();
     for seed in seeds() {
         let c = default_clustering(&pd, seed);
-        let (leaf_codes, _, leaf_ceiling) = fidelity(&pd, leaf, &c, &model, leaf_name);
-        let (top_codes, top_cats, top_ceiling) = fidelity(&pd, top, &c, &model, |n| n.to_string());
+        let (leaf_codes, _, leaf_ceiling) = fidelity(&pd, leaf, &c, &model, leaf_name, false);
+        let (top_codes, top_cats, top_ceiling) =
+            fidelity(&pd, top, &c, &model, |n| n.to_string(), false);
         println!(
             "  seed {seed:>2}: label fidelity: codes' names retrieve their majority code {:.1}% (best of their options {:.1}%), their majority top-level code {:.1}% ({:.1}%); categories' names their majority top-level code {:.1}%",
             100.0 * leaf_codes,
@@ -356,7 +360,7 @@ fn main() {
     }
     let quick = quick.is_some();
     let parlato = corpora::parlato(&model);
-    parlato_themes(&parlato);
+    parlato_themes(&parlato, &model);
     // Time and memory: all of ParlaTO, then ten copies of it (each copy its own documents).
     for copies in if quick { vec![1usize] } else { vec![1, 10] } {
         let mut passages = Vec::new();
@@ -424,7 +428,7 @@ fn main() {
 /// All of ParlaTO clustered, against the development coding of six of its interviews
 /// (`tests/data/parlato-themes.tsv`): categories and codes against the themes, beside k-means
 /// told the number of themes on the same embeddings.
-fn parlato_themes(parlato: &Corpus) {
+fn parlato_themes(parlato: &Corpus, model: &E5) {
     let themes = &parlato.labels[0].1;
     let named: std::collections::BTreeSet<&str> =
         themes.iter().flatten().map(String::as_str).collect();
@@ -467,6 +471,13 @@ fn parlato_themes(parlato: &Corpus) {
         let (kw, kx) = within_and_across(parlato, themes, &km);
         println!(
             "           categories: within an interview ARI {within:.3}; across interviews, pairs of one theme in one category: F1 {across:.3}   k-means: {kw:.3}; {kx:.3}"
+        );
+        let (codes, cats, ceiling) = fidelity(parlato, themes, &c, model, |n| n.to_string(), true);
+        println!(
+            "           label fidelity (by coded passages): codes' names retrieve their majority theme {:.1}% (best of their options {:.1}%), categories' names {:.1}%",
+            100.0 * codes,
+            100.0 * ceiling,
+            100.0 * cats
         );
     }
 }
