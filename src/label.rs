@@ -328,7 +328,7 @@ pub fn name(
                 c.key_terms
                     .iter()
                     .filter(|t| !t.contains(' '))
-                    .filter(|t| !analyzer.is_filler_any(t))
+                    .filter(|t| !analyzer.is_filler_any(t) && !crate::text::is_numeral(t))
                     .take(5)
                     .cloned(),
             );
@@ -416,7 +416,8 @@ fn name_categories(
 
 /// Whether a phrase (analysis words joined by spaces) can name a code: two or three words,
 /// none repeated ("bere bere", "tutu tu tutu" are not names), both ends content words of three
-/// letters or more, and a middle word, if any, a content word or one of [`LINKING`].
+/// letters or more, and a middle word, if any, a content word or one of [`LINKING`]; no word a
+/// number ("duemila e quindici", "trecentocinquanta euro" name a quantity, not a code).
 fn nameable(phrase: &str, analyzer: &Analyzer) -> bool {
     let words: Vec<&str> = phrase.split(' ').collect();
     let distinct: BTreeSet<&str> = words.iter().copied().collect();
@@ -427,6 +428,7 @@ fn nameable(phrase: &str, analyzer: &Analyzer) -> bool {
             .iter()
             .all(|w| LINKING.contains(w) || !analyzer.is_filler_any(w))
         && ends.iter().all(|w| w.chars().count() > 2 && !analyzer.is_filler_any(w))
+        && !words.iter().any(|w| crate::text::is_numeral(w))
 }
 
 /// Words cut short with an apostrophe that are not elisions: they keep their space.
@@ -890,6 +892,9 @@ mod tests {
             "bere bere",
             "va bene",
             "tre",
+            "duemila e quindici",
+            "trecentocinquanta euro",
+            "anno duemiladiciotto",
         ] {
             assert!(!nameable(bad, &it), "{bad}");
         }

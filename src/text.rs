@@ -629,6 +629,22 @@ fn clean_word(raw: &str) -> Option<String> {
     Some(word)
 }
 
+/// Whether an analysis word is a cardinal number written in words, in Italian or in English
+/// ("trecentocinquanta", "duemiladiciotto", "twenty-five"): a quantity, which names no code.
+/// Ordinals ("primo lavoro") are not numbers here.
+pub fn is_numeral(word: &str) -> bool {
+    use text2num::{text2digits, Language};
+    let cardinal = |digits: Result<String, _>| {
+        digits.is_ok_and(|d: String| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+    };
+    let (it, en) = (Language::italian(), Language::english());
+    // A multiplier said on its own ("mila" in "mila e dodici"): a number once counted.
+    cardinal(text2digits(word, &it))
+        || cardinal(text2digits(&format!("due{word}"), &it))
+        || cardinal(text2digits(word, &en))
+        || cardinal(text2digits(&format!("two {word}"), &en))
+}
+
 /// Filled pauses and back-channel sounds: `eh`, `ehm`, `em`, `mh`, `mhmh`, `mm`, `hm`, `uhm`.
 fn is_filler(word: &str) -> bool {
     static FILLER: LazyLock<Regex> = LazyLock::new(|| {
@@ -766,6 +782,25 @@ mod tests {
         let t = en.tokens("honestly we might rather look at the residual plots");
         let surfaces: Vec<_> = t.iter().map(|t| t.surface.as_str()).collect();
         assert_eq!(surfaces, ["residual", "plots"]);
+    }
+
+    #[test]
+    fn numbers_in_words_are_numerals_and_ordinals_and_words_are_not() {
+        for n in [
+            "trecentocinquanta",
+            "duemiladiciotto",
+            "settantatré",
+            "mila",
+            "twenty-five",
+            "hundred",
+        ] {
+            assert!(is_numeral(n), "{n}");
+        }
+        for w in
+            ["primo", "secondo", "treno", "milano", "centro", "settembre", "often", "anni", "dieta"]
+        {
+            assert!(!is_numeral(w), "{w}");
+        }
     }
 
     #[test]
