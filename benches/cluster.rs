@@ -455,6 +455,7 @@ fn parlato_themes(parlato: &Corpus, model: &E5) {
         .collect();
     let (a, n) = agree(themes, &by_document);
     println!("  each interview one group: ARI {a:.3} NMI {n:.3}");
+    small_study(parlato, themes, &coded);
     for seed in seeds() {
         let c = default_clustering(parlato, seed);
         let (ca, cn) = agree(themes, &c.categories());
@@ -478,6 +479,34 @@ fn parlato_themes(parlato: &Corpus, model: &E5) {
             100.0 * codes,
             100.0 * ceiling,
             100.0 * cats
+        );
+    }
+}
+
+/// The coded interviews alone, as a small study of their own: categories and codes against
+/// the themes, and how many codes are one speaker's.
+fn small_study(
+    parlato: &Corpus,
+    themes: &[Option<String>],
+    coded: &std::collections::BTreeSet<&str>,
+) {
+    let p = &parlato.ingested.passages;
+    let keep: Vec<usize> =
+        (0..p.len()).filter(|&i| coded.contains(p[i].document_id.as_str())).collect();
+    let passages: Vec<_> = keep.iter().map(|&i| p[i].clone()).collect();
+    let query: Vec<Vec<f32>> = keep.iter().map(|&i| parlato.vectors.query[i].clone()).collect();
+    let labels: Vec<Option<String>> = keep.iter().map(|&i| themes[i].clone()).collect();
+    let info = passage_info(&passages);
+    println!("  the {} coded interviews alone ({} passages):", coded.len(), passages.len());
+    for seed in seeds() {
+        let c = cluster_passages(&query, &info, &parlato.config.cluster, seed).unwrap();
+        let (ca, cn) = agree(&labels, &c.categories());
+        let (da, dn) = agree(&labels, &c.labels);
+        let (_, _, alone) = one_speaker(&info, &c);
+        println!(
+            "  seed {seed:>2}: {} categories, {} codes ({alone} one speaker's): categories ARI {ca:.3} NMI {cn:.3}, codes ARI {da:.3} NMI {dn:.3}",
+            c.category_of.iter().max().map_or(0, |m| m + 1),
+            c.n_clusters()
         );
     }
 }
