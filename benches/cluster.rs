@@ -86,6 +86,8 @@ fn fidelity(
     let refs: Vec<&str> = label_texts.iter().map(String::as_str).collect();
     let label_vecs = model.embed(&refs, Prefix::Query).unwrap();
     let verbose = std::env::var("TERRENO_BENCH_VERBOSE").is_ok();
+    // The weight of a member passage: 1, or with `labelled` 1 only where it is labelled.
+    let counts = |i: &usize| !labelled || labels[*i].is_some();
     // The human label that holds most of the members (the first by name on a tie).
     let majority = |members: &mut dyn Iterator<Item = usize>| {
         let mut votes: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -110,7 +112,7 @@ fn fidelity(
         for (name, member) in groups {
             let members = || member.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i);
             let Some(major) = majority(&mut members()) else { continue };
-            let size = members().filter(|&i| !labelled || labels[i].is_some()).count();
+            let size = members().filter(counts).count();
             let got = retrieved(&model.embed(&[name], Prefix::Query).unwrap()[0]);
             total += size;
             if verbose {
@@ -130,7 +132,7 @@ fn fidelity(
         let member: Vec<usize> =
             (0..labels.len()).filter(|&i| clustering.labels[i] == c.cluster).collect();
         let Some(major) = majority(&mut member.iter().copied()) else { continue };
-        let size = member.iter().filter(|&&i| !labelled || labels[i].is_some()).count();
+        let size = member.iter().filter(|i| counts(i)).count();
         let options: Vec<&str> = c
             .in_vivo
             .iter()

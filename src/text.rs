@@ -634,15 +634,16 @@ fn clean_word(raw: &str) -> Option<String> {
 /// Ordinals ("primo lavoro") are not numbers here.
 pub fn is_numeral(word: &str) -> bool {
     use text2num::{text2digits, Language};
+    static ITALIAN: LazyLock<Language> = LazyLock::new(Language::italian);
+    static ENGLISH: LazyLock<Language> = LazyLock::new(Language::english);
     let cardinal = |digits: Result<String, _>| {
         digits.is_ok_and(|d: String| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
     };
-    let (it, en) = (Language::italian(), Language::english());
     // A multiplier said on its own ("mila" in "mila e dodici"): a number once counted.
-    cardinal(text2digits(word, &it))
-        || cardinal(text2digits(&format!("due{word}"), &it))
-        || cardinal(text2digits(word, &en))
-        || cardinal(text2digits(&format!("two {word}"), &en))
+    cardinal(text2digits(word, &*ITALIAN))
+        || cardinal(text2digits(&format!("due{word}"), &*ITALIAN))
+        || cardinal(text2digits(word, &*ENGLISH))
+        || cardinal(text2digits(&format!("two {word}"), &*ENGLISH))
 }
 
 /// Filled pauses and back-channel sounds: `eh`, `ehm`, `em`, `mh`, `mhmh`, `mm`, `hm`, `uhm`.
