@@ -111,7 +111,12 @@ fn fidelity(
         let (mut hit, mut total) = (0usize, 0usize);
         for (name, member) in groups {
             let members = || member.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i);
-            let Some(major) = majority(&mut members()) else { continue };
+            let Some(major) = majority(&mut members()) else {
+                if verbose {
+                    println!("    {name:<40}   (no labelled member)");
+                }
+                continue;
+            };
             let size = members().filter(counts).count();
             let got = retrieved(&model.embed(&[name], Prefix::Query).unwrap()[0]);
             total += size;

@@ -45,6 +45,7 @@ pub mod shard;
 pub mod slurm;
 pub mod text;
 pub mod vectors;
+pub mod wordclass;
 pub mod xml;
 
 pub use error::{Error, Result};

@@ -621,7 +621,8 @@ pub fn name_candidates(
 ) -> Result<(Vec<label::Candidate>, Vec<label::Category>)> {
     let analyzer = Analyzer::for_language(language);
     let mut candidates = label::candidates(passages, &vectors.passage, clustering, &analyzer);
-    let categories = label::name(&mut candidates, clustering, &vectors.query, embedder)?;
+    let categories =
+        label::name(&mut candidates, passages, &analyzer, clustering, &vectors.query, embedder)?;
     Ok((candidates, categories))
 }
 

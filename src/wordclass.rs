@@ -1,0 +1,225 @@
+//! Which words of a study are used as verbs: what tells a name that reads whole ("pagavo
+//! l'affitto", "manca la metro") from a fragment cut across two phrases ("in cina | una
+//! cultura", "è incredibile | i quartieri", "le classi differenziali | mettevano").
+//!
+//! No part-of-speech tagger or lexicon for Italian is maintained as a Rust crate (searched
+//! crates.io for "pos tagger", "italian", "lemmatizer": only bindings to Python or to models
+//! downloaded at run time), and the transcripts must not leave the machine. The study's own
+//! talk says enough: a verb comes after a negation or a clitic pronoun ("non *manca*", "ci
+//! *pagavo*"); a noun after an article, a demonstrative, a possessive or an article joined to
+//! a preposition ("una *cultura*", "del *mercato*"). Counted over all ParlaTO interviews:
+//! "manca" 30 times after the first kind and twice after the second, "dava" 23 / 4, "vive"
+//! 24 / 1; "mercato" 0 / 112, "insieme" 0 / 4. A word seen as often after both, or hardly
+//! seen, is judged by its ending (an infinitive, a gerund, an imperfect, a participle:
+//! "usare", "poter", "andando", "vendevo", "restato").
+
+use std::collections::HashMap;
+
+use crate::text::{Analyzer, TextLanguage};
+
+/// Words after which an Italian word is a verb: the negation and the clitic pronouns. Not the
+/// auxiliaries, the modal verbs or the subject pronouns: adverbs come after them as often
+/// ("ho sempre", "noi insieme"); participles and infinitives, which do too, have their
+/// endings.
+const ITALIAN_VERBAL: &[&str] = &["non", "mi", "ti", "si", "ci", "vi", "ne"];
+
+/// Words after which an Italian word is a noun: articles, articles joined to a preposition,
+/// demonstratives and possessives. Not "lo", "la", "gli", "le", which are pronouns before a
+/// verb as often ("lo so", "gli piace").
+const ITALIAN_NOMINAL: &[&str] = &[
+    "il", "i", "un", "uno", "una", "un'", "l'", "del", "dello", "della", "dei", "degli", "delle",
+    "dell'", "nel", "nello", "nella", "nei", "negli", "nelle", "nell'", "al", "allo", "alla", "ai",
+    "agli", "alle", "all'", "sul", "sullo", "sulla", "sui", "sugli", "sulle", "sull'", "dal",
+    "dallo", "dalla", "dai", "dagli", "dalle", "dall'", "questo", "questa", "questi", "queste",
+    "quel", "quello", "quella", "quei", "quelle", "mio", "mia", "miei", "mie", "tuo", "tua", "suo",
+    "sua", "suoi", "sue", "nostro", "nostra", "vostro", "vostra",
+];
+
+/// Words after which an English word is a verb: subject pronouns, negations, modals.
+const ENGLISH_VERBAL: &[&str] = &[
+    "i", "we", "you", "they", "he", "she", "not", "don't", "didn't", "doesn't", "can", "can't",
+    "could", "would", "will", "should", "might", "must", "i'd", "we'd", "i'll", "we'll", "to",
+];
+
+/// Words after which an English word is a noun: articles, demonstratives, possessives.
+const ENGLISH_NOMINAL: &[&str] =
+    &["the", "a", "an", "this", "these", "those", "my", "your", "our", "their", "his", "its"];
+
+/// Italian verb endings that are rarely a noun's: infinitives (also cut short: "poter
+/// lavorare"), gerunds, imperfects, the first person plural, past participles.
+const ITALIAN_VERB_ENDINGS: &[&str] = &[
+    "are", "ere", "ire", "er", "ando", "endo", "avo", "ava", "avano", "avamo", "evo", "eva",
+    "evano", "evamo", "ivo", "iva", "ivano", "ivamo", "iamo", "ato", "ata", "ati", "ate", "ito",
+    "ita", "iti", "ite", "uto", "uta", "uti", "ute",
+];
+
+/// Italian prepositions and quantifiers that are not stopwords and come before an article
+/// ("durante la guerra", "entrambe le nazioni"): a name may have them where a verb would be.
+const ITALIAN_BEFORE_ARTICLE: &[&str] = &[
+    "entrambi",
+    "entrambe",
+    "ambedue",
+    "durante",
+    "dopo",
+    "prima",
+    "verso",
+    "contro",
+    "senza",
+    "dentro",
+    "fuori",
+    "sopra",
+    "sotto",
+    "dietro",
+    "oltre",
+    "lungo",
+    "presso",
+    "tramite",
+    "attraverso",
+    "davanti",
+    "intorno",
+    "entro",
+    "circa",
+    "riguardo",
+];
+
+/// The articles: what a name's middle word is when its first word must be a verb ("pagavo
+/// l'affitto", not "cina una cultura").
+const ITALIAN_ARTICLES: &[&str] =
+    &["il", "lo", "la", "i", "gli", "le", "l'", "un", "uno", "una", "un'"];
+const ENGLISH_ARTICLES: &[&str] = &["the", "a", "an"];
+
+/// How often each word of a corpus comes after a verb's companions and after a noun's.
+#[derive(Debug, Default)]
+pub struct WordUse {
+    /// (after a verb's companion, after a noun's), per analysis word.
+    counts: HashMap<String, (u32, u32)>,
+    language: Option<TextLanguage>,
+}
+
+impl WordUse {
+    /// Counts the words of `texts` as `analyzer` reads them.
+    pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>, analyzer: &Analyzer) -> Self {
+        let language = analyzer.language();
+        let (verbal, nominal) = match language {
+            TextLanguage::Italian => (ITALIAN_VERBAL, ITALIAN_NOMINAL),
+            TextLanguage::English => (ENGLISH_VERBAL, ENGLISH_NOMINAL),
+        };
+        let mut counts: HashMap<String, (u32, u32)> = HashMap::new();
+        for text in texts {
+            let words = analyzer.words(text);
+            for pair in words.windows(2) {
+                let (before, word) = (pair[0].as_str(), &pair[1]);
+                let v = verbal.contains(&before);
+                let n = nominal.contains(&before);
+                if v || n {
+                    let c = counts.entry(word.clone()).or_default();
+                    c.0 += u32::from(v);
+                    c.1 += u32::from(n);
+                }
+            }
+        }
+        WordUse { counts, language: Some(language) }
+    }
+
+    /// Whether `word` is used as a verb in this corpus: more often after a verb's companions
+    /// than after a noun's, or else by its ending.
+    pub fn is_verb(&self, word: &str) -> bool {
+        self.seen_as_verb(word).unwrap_or_else(|| match self.language {
+            Some(TextLanguage::Italian) => {
+                ITALIAN_VERB_ENDINGS.iter().any(|e| word.len() > e.len() + 1 && word.ends_with(e))
+            }
+            Some(TextLanguage::English) => {
+                word.len() > 4 && (word.ends_with("ing") || word.ends_with("ed"))
+            }
+            None => false,
+        })
+    }
+
+    /// Whether `word` is seen more often after a verb's companions than after a noun's; `None`
+    /// when it is seen as often after both, or fewer than twice after either ("in aurora"
+    /// once after "io" does not make a verb).
+    fn seen_as_verb(&self, word: &str) -> Option<bool> {
+        self.counts.get(word).filter(|(v, n)| v != n && v + n >= 2).map(|(v, n)| v > n)
+    }
+
+    /// Whether a phrase (analysis words joined by spaces) reads whole: an article in its
+    /// middle follows a verb ("pagavo l'affitto", not "aurora la zona"), and a verb at its end
+    /// follows a verb or a function word ("imparato a gestire", "posto per lavorare",
+    /// "quartiere che cambia"), not a noun or an adjective ("dialetto ascoltavo", "classi
+    /// differenziali mettevano"). The end is judged only by how the corpus uses it: an
+    /// ending alone would take "feature engineering" for a noun and a verb.
+    pub fn reads_whole(&self, phrase: &str, analyzer: &Analyzer) -> bool {
+        let words: Vec<&str> = phrase.split(' ').collect();
+        let articles = match self.language {
+            Some(TextLanguage::English) => ENGLISH_ARTICLES,
+            _ => ITALIAN_ARTICLES,
+        };
+        let n = words.len();
+        if n < 2 {
+            return true;
+        }
+        let verb_or_preposition = |w: &str| self.is_verb(w) || ITALIAN_BEFORE_ARTICLE.contains(&w);
+        if (1..n - 1).any(|i| articles.contains(&words[i]) && !verb_or_preposition(words[i - 1])) {
+            return false;
+        }
+        let before = words[n - 2];
+        analyzer.is_stopword(before)
+            || self.is_verb(before)
+            || self.is_verb(words[0])
+            || self.seen_as_verb(words[n - 1]) != Some(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_and_nouns_are_told_apart_by_the_words_before_them() {
+        let talk = [
+            "della cina, nella cina di oggi, la cina una cultura diversa",
+            "non manca niente ma ci manca la metro, mi manca la metro, della metro",
+            "pagavo l'affitto, non pagavo mai tardi, ci pagavo le bollette",
+            "nella zona aurora, della zona, in aurora la zona cambia",
+            "le classi differenziali mettevano i bambini, non mettevano nessuno, si mettevano",
+            "non lavorare mai, il poter dire, non poter dire, io aurora",
+        ];
+        let use_ = WordUse::new(talk, &Analyzer::for_language(TextLanguage::Italian));
+        assert!(use_.is_verb("manca") && use_.is_verb("pagavo") && use_.is_verb("mettevano"));
+        assert!(!use_.is_verb("cina") && !use_.is_verb("zona") && !use_.is_verb("metro"));
+        // Seen once, or as often after both: by its ending.
+        assert!(use_.is_verb("lavorare") && use_.is_verb("poter") && !use_.is_verb("aurora"));
+        // Never seen after either: by its ending.
+        assert!(use_.is_verb("usare") && use_.is_verb("vendevo") && !use_.is_verb("scuola"));
+        assert!(use_.is_verb("restato"));
+        let it = Analyzer::for_language(TextLanguage::Italian);
+        for whole in [
+            "manca la metro",
+            "pagavo l'affitto",
+            "zona aurora",
+            "quartiere che cambia",
+            "posto per lavorare",
+            "durante la guerra",
+            "restato un'icona",
+            "poter lavorare",
+            "entrambe le nazioni",
+        ] {
+            assert!(use_.reads_whole(whole, &it), "{whole}");
+        }
+        for fragment in ["cina una cultura", "aurora la zona", "classi differenziali mettevano"] {
+            assert!(!use_.reads_whole(fragment, &it), "{fragment}");
+        }
+    }
+
+    #[test]
+    fn english_verbs_before_an_article() {
+        let talk =
+            ["we compute the distance", "the distance is large", "to compute a plot", "a distance"];
+        let en = Analyzer::for_language(TextLanguage::English);
+        let use_ = WordUse::new(talk, &en);
+        assert!(use_.reads_whole("compute the distance", &en));
+        assert!(use_.reads_whole("predicting the target", &en));
+        assert!(use_.reads_whole("feature engineering", &en));
+        assert!(!use_.reads_whole("distance the plot", &en));
+    }
+}
