@@ -33,9 +33,9 @@
 //!    so they never swing with the seed: `1.4·m^¼` categories and `2·√m` codes (at most 200) for
 //!    `m` units, which gives about 8 categories for a thousand answers and 12 categories of
 //!    ~140 codes for the 67 ParlaTO interviews (about 5,000 units of talk). Both can be set.
-//! 4. **Two levels, nested.** Categories by k-means on the units (the best of several seeded
-//!    starts), then each category's units into codes, as many as its share of the units, by
-//!    deterministic annealing ([`super::kmeans`]): it needs no seed, and the codes hold still
+//! 4. **Two levels, nested.** Categories by k-means on the units (several seeded starts
+//!    combined by vote, in `kmeans::fit_voted`), then each category's units into codes, as
+//!    many as its share of the units, by deterministic annealing ([`super::kmeans`]): it needs no seed, and the codes hold still
 //!    when the vectors move a little. Against k-means there (`linfa`'s, three starts),
 //!    averaged over seeds 1–10 (`TERRENO_BENCH_SEEDS=10 make bench-cluster`): SIB-200 code
 //!    fidelity 62.7% → 66.6%, PDPilot leaves ARI 0.210 → 0.222, NMI 0.676 → 0.682; with int8
@@ -244,10 +244,11 @@ pub fn two_level(
     if mc > 0 {
         let kc = if params.categories > 0 { params.categories } else { default_categories(mc) };
         let kc = kc.min(mc);
-        // Many seeded starts, the best kept: the categories should not depend on the seed. As
-        // many as about 2·10⁸ distance computations allow, between 4 and 30.
+        // Many seeded starts, combined by vote: the categories should not depend on the seed,
+        // nor on the last decimals of the vectors. As many as about 2·10⁸ distance
+        // computations allow, between 4 and 30.
         let runs = (2e8 / (mc as f64 * kc as f64 * 50.0)).clamp(4.0, 30.0) as usize;
-        let cats = if kc > 1 { super::kmeans_runs(&points, kc, seed, runs) } else { vec![0; mc] };
+        let cats = if kc > 1 { super::kmeans_voted(&points, kc, seed, runs) } else { vec![0; mc] };
         let total = if params.codes > 0 { params.codes } else { default_codes(mc) };
         let mut next = 0i32;
         for c in 0..kc as i32 {

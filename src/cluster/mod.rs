@@ -518,6 +518,17 @@ pub(crate) fn kmeans_runs<P: AsRef<[f32]> + Sync>(
     on_sample(points, |sample| kmeans::fit(sample, k, seed, runs))
 }
 
+/// k-means by the vote of `runs` seeded runs (see [`kmeans::fit_voted`]); fitted on at most
+/// [`FIT_SAMPLE`] points.
+pub(crate) fn kmeans_voted<P: AsRef<[f32]> + Sync>(
+    points: &[P],
+    k: usize,
+    seed: u64,
+    runs: usize,
+) -> Vec<i32> {
+    on_sample(points, |sample| kmeans::fit_voted(sample, k, seed, runs))
+}
+
 /// Deterministic annealing into at most `k` clusters (see [`kmeans::annealed`]), fitted on at
 /// most [`FIT_SAMPLE`] points.
 pub(crate) fn annealed<P: AsRef<[f32]> + Sync>(points: &[P], k: usize) -> Vec<i32> {
