@@ -343,6 +343,7 @@ pub fn name(
                     .iter()
                     .filter(|t| !t.contains(' '))
                     .filter(|t| !analyzer.is_filler_any(t) && !crate::text::is_numeral(t))
+                    .filter(|t| starts_with_letter(t))
                     .take(5)
                     .cloned(),
             );
@@ -431,7 +432,8 @@ fn name_categories(
 /// Whether a phrase (analysis words joined by spaces) can name a code: two or three words,
 /// none repeated ("bere bere", "tutu tu tutu" are not names), both ends content words of three
 /// letters or more, and a middle word, if any, a content word or one of [`LINKING`]; no word a
-/// number ("duemila e quindici", "trecentocinquanta euro" name a quantity, not a code).
+/// number ("duemila e quindici", "trecentocinquanta euro" name a quantity, not a code), and
+/// every word begins with a letter.
 fn nameable(phrase: &str, analyzer: &Analyzer) -> bool {
     let words: Vec<&str> = phrase.split(' ').collect();
     let distinct: BTreeSet<&str> = words.iter().copied().collect();
@@ -443,6 +445,13 @@ fn nameable(phrase: &str, analyzer: &Analyzer) -> bool {
             .all(|w| LINKING.contains(w) || !analyzer.is_filler_any(w))
         && ends.iter().all(|w| w.chars().count() > 2 && !analyzer.is_filler_any(w))
         && !words.iter().any(|w| crate::text::is_numeral(w))
+        && words.iter().all(|w| starts_with_letter(w))
+}
+
+/// Whether a word begins with a letter: not a figure ("19.500 km²") nor a transcript's
+/// placeholder for a name it hides ("@nomepaese", "@nomeluogo" in ParlaTO).
+fn starts_with_letter(word: &str) -> bool {
+    word.chars().next().is_some_and(char::is_alphabetic)
 }
 
 /// Words cut short with an apostrophe that are not elisions: they keep their space.
@@ -909,6 +918,8 @@ mod tests {
             "duemila e quindici",
             "trecentocinquanta euro",
             "anno duemiladiciotto",
+            "zona @nomepaese",
+            "19.500 km²",
         ] {
             assert!(!nameable(bad, &it), "{bad}");
         }
