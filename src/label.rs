@@ -324,7 +324,7 @@ pub fn name(
             // read as sentence fragments ("animali pericolosi che possono"); of up to three
             // words, 71.3% / 70.9% ("animali pericolosi").
             // And it reads whole: no article after a noun ("cina una cultura"), no verb after
-            // a noun at its end ("dialetto ascoltavo") (see [`crate::wordclass`]). On all of
+            // a noun ("dialetto ascoltavo") (see [`crate::wordclass`]). On all of
             // ParlaTO and on SIB-200 this took 15 fragments out of about 400 names ("1957 il
             // lussemburgo", "incredibile i quartieri", "pista gli stadi") and one good name
             // ("accendi la luce"); label fidelity moved within a name or two: SIB-200 67.3% /

@@ -143,11 +143,12 @@ impl WordUse {
     }
 
     /// Whether a phrase (analysis words joined by spaces) reads whole: an article in its
-    /// middle follows a verb ("pagavo l'affitto", not "aurora la zona"), and a verb at its end
+    /// middle follows a verb ("pagavo l'affitto", not "aurora la zona"), and a verb in it
     /// follows a verb or a function word ("imparato a gestire", "posto per lavorare",
     /// "quartiere che cambia"), not a noun or an adjective ("dialetto ascoltavo", "classi
-    /// differenziali mettevano"). The end is judged only by how the corpus uses it: an
-    /// ending alone would take "feature engineering" for a noun and a verb.
+    /// differenziali mettevano", "ebrei andavano vestiti"), unless the name begins with a
+    /// verb. A verb after the first word is judged only by how the corpus uses it: an ending
+    /// alone would take "feature engineering" for a noun and a verb.
     pub fn reads_whole(&self, phrase: &str, analyzer: &Analyzer) -> bool {
         let words: Vec<&str> = phrase.split(' ').collect();
         let articles = match self.language {
@@ -162,11 +163,16 @@ impl WordUse {
         if (1..n - 1).any(|i| articles.contains(&words[i]) && !verb_or_preposition(words[i - 1])) {
             return false;
         }
-        let before = words[n - 2];
-        analyzer.is_stopword(before)
-            || self.is_verb(before)
-            || self.is_verb(words[0])
-            || self.seen_as_verb(words[n - 1]) != Some(true)
+        // A verb after a noun or an adjective, anywhere after the first word, unless the name
+        // begins with a verb. Function words are not judged ("per", "la" come after "non" as
+        // well).
+        self.is_verb(words[0])
+            || (1..n).all(|i| {
+                analyzer.is_stopword(words[i])
+                    || analyzer.is_stopword(words[i - 1])
+                    || self.is_verb(words[i - 1])
+                    || self.seen_as_verb(words[i]) != Some(true)
+            })
     }
 }
 
@@ -182,7 +188,8 @@ mod tests {
             "pagavo l'affitto, non pagavo mai tardi, ci pagavo le bollette",
             "nella zona aurora, della zona, in aurora la zona cambia",
             "le classi differenziali mettevano i bambini, non mettevano nessuno, si mettevano",
-            "non lavorare mai, il poter dire, non poter dire, io aurora",
+            "gli ebrei andavano vestiti così, ci andavano, non andavano",
+            "non lavorare mai, il poter dire, non poter dire, io aurora, non la vedo, non la sento",
         ];
         let use_ = WordUse::new(talk, &Analyzer::for_language(TextLanguage::Italian));
         assert!(use_.is_verb("manca") && use_.is_verb("pagavo") && use_.is_verb("mettevano"));
@@ -200,13 +207,19 @@ mod tests {
             "quartiere che cambia",
             "posto per lavorare",
             "durante la guerra",
+            "durante la gravidanza",
             "restato un'icona",
             "poter lavorare",
             "entrambe le nazioni",
         ] {
             assert!(use_.reads_whole(whole, &it), "{whole}");
         }
-        for fragment in ["cina una cultura", "aurora la zona", "classi differenziali mettevano"] {
+        for fragment in [
+            "cina una cultura",
+            "aurora la zona",
+            "classi differenziali mettevano",
+            "ebrei andavano vestiti",
+        ] {
             assert!(!use_.reads_whole(fragment, &it), "{fragment}");
         }
     }
