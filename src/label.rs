@@ -309,8 +309,8 @@ pub fn name(
     let mean = crate::codebook::matching::mean(query);
     let word_use =
         crate::wordclass::WordUse::new(passages.iter().map(|p| p.text.as_str()), analyzer);
-    let language = analyzer;
-    let analyzer = Analyzer::new();
+    // Fillers and stopwords of either language: what no name is made of, whatever the study's.
+    let any = Analyzer::new();
     let options: Vec<Vec<String>> = candidates
         .iter()
         .map(|c| {
@@ -329,8 +329,7 @@ pub fn name(
             // lussemburgo", "incredibile i quartieri", "pista gli stadi") and one good name
             // ("accendi la luce"); label fidelity moved within a name or two: SIB-200 67.3% /
             // 68.9% → 64.6% / 68.9%, ParlaTO codes 21.9% / 22.3% → 20.1% / 22.3%.
-            let nameable =
-                |p: &&String| nameable(p, &analyzer) && word_use.reads_whole(p, language);
+            let nameable = |p: &&String| nameable(p, &any) && word_use.reads_whole(p, analyzer);
             let mut o: Vec<String> = c.in_vivo.iter().filter(nameable).cloned().collect();
             o.extend(c.phrases.iter().filter(nameable).cloned());
             o.extend(c.key_terms.iter().filter(|t| t.contains(' ')).filter(nameable).cloned());
@@ -342,7 +341,7 @@ pub fn name(
                 c.key_terms
                     .iter()
                     .filter(|t| !t.contains(' '))
-                    .filter(|t| !analyzer.is_filler_any(t) && !crate::text::is_numeral(t))
+                    .filter(|t| !any.is_filler_any(t) && !crate::text::is_numeral(t))
                     .filter(|t| starts_with_letter(t))
                     .take(5)
                     .cloned(),
