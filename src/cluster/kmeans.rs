@@ -71,7 +71,10 @@ pub(crate) fn fit_voted<P: AsRef<[f32]> + Sync>(
     runs: usize,
 ) -> Fit {
     let k = k.clamp(1, points.len().max(1));
+    // The runs side by side: a small study's points are too few to keep two cores busy
+    // within one run.
     let fits: Vec<(f64, Fit)> = (0..runs.max(1) as u64)
+        .into_par_iter()
         .map(|run| {
             let fit = lloyd(points, starts(points, k, seed, run));
             (inertia(points, &fit), fit)
