@@ -343,6 +343,8 @@ pub fn name(
                     .filter(|t| !t.contains(' '))
                     .filter(|t| !any.is_filler_any(t) && !crate::text::is_numeral(t))
                     .filter(|t| starts_with_letter(t))
+                    // Not an adjective or an adverb alone ("useful", "straightforward").
+                    .filter(|t| word_use.reads_whole(t, analyzer))
                     .take(5)
                     .cloned(),
             );

@@ -363,6 +363,8 @@ const SPOKEN_ENGLISH: &[&str] = &[
     "actually",
     "maybe",
     "get",
+    "gets",
+    "getting",
     "got",
     "would",
     "could",

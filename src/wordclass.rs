@@ -122,6 +122,23 @@ const PREPOSITIONS: &[&str] = &[
     "including",
 ];
 
+/// Words after which a word is an adjective or an adverb: the intensifiers ("very useful",
+/// "molto bello"). A word seen after them more often than after a noun's companions is no
+/// name on its own: an analyst does not call a code "useful" or "straightforward".
+const ENGLISH_INTENSIFIERS: &[&str] = &[
+    "very",
+    "quite",
+    "extremely",
+    "fairly",
+    "rather",
+    "somewhat",
+    "incredibly",
+    "super",
+    "pretty",
+];
+const ITALIAN_INTENSIFIERS: &[&str] =
+    &["molto", "troppo", "abbastanza", "piuttosto", "veramente", "davvero", "estremamente"];
+
 /// The articles: what a name's middle word is when its first word must be a verb ("pagavo
 /// l'affitto", not "cina una cultura").
 const ITALIAN_ARTICLES: &[&str] =
@@ -133,6 +150,8 @@ const ENGLISH_ARTICLES: &[&str] = &["the", "a", "an"];
 pub struct WordUse {
     /// (after a verb's companion, after a noun's), per analysis word.
     counts: HashMap<String, (u32, u32)>,
+    /// How often each word comes after an intensifier.
+    intensified: HashMap<String, u32>,
     language: Option<TextLanguage>,
 }
 
@@ -140,15 +159,19 @@ impl WordUse {
     /// Counts the words of `texts` as `analyzer` reads them.
     pub fn new<'a>(texts: impl IntoIterator<Item = &'a str>, analyzer: &Analyzer) -> Self {
         let language = analyzer.language();
-        let (verbal, nominal) = match language {
-            TextLanguage::Italian => (ITALIAN_VERBAL, ITALIAN_NOMINAL),
-            TextLanguage::English => (ENGLISH_VERBAL, ENGLISH_NOMINAL),
+        let (verbal, nominal, intensifiers) = match language {
+            TextLanguage::Italian => (ITALIAN_VERBAL, ITALIAN_NOMINAL, ITALIAN_INTENSIFIERS),
+            TextLanguage::English => (ENGLISH_VERBAL, ENGLISH_NOMINAL, ENGLISH_INTENSIFIERS),
         };
         let mut counts: HashMap<String, (u32, u32)> = HashMap::new();
+        let mut intensified: HashMap<String, u32> = HashMap::new();
         for text in texts {
             let words = analyzer.words(text);
             for pair in words.windows(2) {
                 let (before, word) = (pair[0].as_str(), &pair[1]);
+                if intensifiers.contains(&before) {
+                    *intensified.entry(word.clone()).or_default() += 1;
+                }
                 let v = verbal.contains(&before);
                 let n = nominal.contains(&before);
                 if v || n {
@@ -158,7 +181,7 @@ impl WordUse {
                 }
             }
         }
-        WordUse { counts, language: Some(language) }
+        WordUse { counts, intensified, language: Some(language) }
     }
 
     /// Whether `word` is used as a verb in this corpus: more often after a verb's companions
@@ -176,6 +199,15 @@ impl WordUse {
             }
             None => false,
         })
+    }
+
+    /// Whether `word` is used as an adjective or an adverb: seen at least twice after an
+    /// intensifier, and more often than after a noun's companions ("very useful" 17 times in
+    /// the PDPilot interviews, "a useful" once; "molto tempo" is rarer than "il tempo").
+    fn is_modifier(&self, word: &str) -> bool {
+        let after_intensifier = self.intensified.get(word).copied().unwrap_or(0);
+        let after_determiner = self.counts.get(word).map_or(0, |c| c.1);
+        after_intensifier >= 2 && after_intensifier > after_determiner
     }
 
     /// Whether `word` is, by its ending, an adverb or a superlative ("tantissimi",
@@ -209,8 +241,9 @@ impl WordUse {
         self.counts.get(word).filter(|(v, n)| v != n && v + n >= 2).map(|(v, n)| v > n)
     }
 
-    /// Whether a phrase (analysis words joined by spaces) reads whole: it does not end in a
-    /// preposition ("bagagli senza"), an article in its
+    /// Whether a phrase (analysis words joined by spaces) reads whole: a single word is not an
+    /// adjective or an adverb ("useful"), a phrase does not end in a preposition ("bagagli
+    /// senza"), an article in its
     /// middle follows a verb ("pagavo l'affitto", not "aurora la zona"), and a verb in it
     /// follows a verb or a function word ("imparato a gestire", "posto per lavorare",
     /// "quartiere che cambia"), not a noun or an adjective ("dialetto ascoltavo", "classi
@@ -226,7 +259,7 @@ impl WordUse {
         };
         let n = words.len();
         if n < 2 {
-            return true;
+            return !self.is_modifier(phrase);
         }
         if PREPOSITIONS.contains(&words[n - 1]) {
             return false;
@@ -313,5 +346,9 @@ mod tests {
         assert!(use_.reads_whole("feature engineering", &en));
         assert!(!use_.reads_whole("distance the plot", &en));
         assert!(!use_.reads_whole("comparing predicted versus", &en));
+        let talk = ["it was very useful", "super useful", "a useful plot", "the plot", "a plot"];
+        let use_ = WordUse::new(talk, &en);
+        assert!(!use_.reads_whole("useful", &en));
+        assert!(use_.reads_whole("plot", &en) && use_.reads_whole("useful plot", &en));
     }
 }
