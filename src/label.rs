@@ -311,6 +311,8 @@ pub fn name(
         crate::wordclass::WordUse::new(passages.iter().map(|p| p.text.as_str()), analyzer);
     // Fillers and stopwords of either language: what no name is made of, whatever the study's.
     let any = Analyzer::new();
+    let hidden = placeholders(passages.iter().map(|p| p.text.as_str()));
+    let shown = |p: &str| !p.split(' ').any(|w| hidden.contains(w));
     let options: Vec<Vec<String>> = candidates
         .iter()
         .map(|c| {
@@ -329,7 +331,9 @@ pub fn name(
             // lussemburgo", "incredibile i quartieri", "pista gli stadi") and one good name
             // ("accendi la luce"); label fidelity moved within a name or two: SIB-200 67.3% /
             // 68.9% → 64.6% / 68.9%, ParlaTO codes 21.9% / 22.3% → 20.1% / 22.3%.
-            let nameable = |p: &&String| nameable(p, &any) && word_use.reads_whole(p, analyzer);
+            let nameable = |p: &&String| {
+                nameable(p, &any) && word_use.reads_whole(p, analyzer) && shown(p)
+            };
             let mut o: Vec<String> = c.in_vivo.iter().filter(nameable).cloned().collect();
             o.extend(c.phrases.iter().filter(nameable).cloned());
             o.extend(c.key_terms.iter().filter(|t| t.contains(' ')).filter(nameable).cloned());
@@ -344,7 +348,7 @@ pub fn name(
                     .filter(|t| !any.is_filler_any(t) && !crate::text::is_numeral(t))
                     .filter(|t| starts_with_letter(t))
                     // Not an adjective or an adverb alone ("useful", "straightforward").
-                    .filter(|t| word_use.reads_whole(t, analyzer))
+                    .filter(|t| word_use.reads_whole(t, analyzer) && shown(t))
                     .take(5)
                     .cloned(),
             );
@@ -453,6 +457,20 @@ fn nameable(phrase: &str, analyzer: &Analyzer) -> bool {
 /// placeholder for a name it hides ("@nomepaese", "@nomeluogo" in ParlaTO).
 fn starts_with_letter(word: &str) -> bool {
     word.chars().next().is_some_and(char::is_alphabetic)
+}
+
+/// The words a study's transcripts write as placeholders for what they hide ("@nomepaese",
+/// "@nomeluogo" in ParlaTO), lowercased, without the "@": no name has one, even where a
+/// transcript writes it without the "@" (14 of ParlaTO's 46 "nomepaese" are; a code was named
+/// "nomepaese minchia").
+fn placeholders<'a>(texts: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+    texts
+        .into_iter()
+        .flat_map(str::split_whitespace)
+        .filter_map(|w| w.strip_prefix('@'))
+        .map(|w| w.trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 /// Words cut short with an apostrophe that are not elisions: they keep their space.
@@ -898,6 +916,16 @@ mod tests {
             phrases: vec![],
             once: vec![],
         }
+    }
+
+    #[test]
+    fn placeholders_are_known_with_or_without_their_mark() {
+        let hidden = placeholders([
+            "sono nato a @nomepaese, vicino a @NomeLuogo.",
+            "a nomepaese c'era il mercato, email@example non è un segnaposto",
+        ]);
+        let words: Vec<&str> = hidden.iter().map(String::as_str).collect();
+        assert_eq!(words, ["nomeluogo", "nomepaese"]);
     }
 
     #[test]
