@@ -331,9 +331,8 @@ pub fn name(
             // lussemburgo", "incredibile i quartieri", "pista gli stadi") and one good name
             // ("accendi la luce"); label fidelity moved within a name or two: SIB-200 67.3% /
             // 68.9% → 64.6% / 68.9%, ParlaTO codes 21.9% / 22.3% → 20.1% / 22.3%.
-            let nameable = |p: &&String| {
-                nameable(p, &any) && word_use.reads_whole(p, analyzer) && shown(p)
-            };
+            let nameable =
+                |p: &&String| nameable(p, &any) && word_use.reads_whole(p, analyzer) && shown(p);
             let mut o: Vec<String> = c.in_vivo.iter().filter(nameable).cloned().collect();
             o.extend(c.phrases.iter().filter(nameable).cloned());
             o.extend(c.key_terms.iter().filter(|t| t.contains(' ')).filter(nameable).cloned());
