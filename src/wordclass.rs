@@ -41,6 +41,13 @@ const ENGLISH_VERBAL: &[&str] = &[
     "could", "would", "will", "should", "might", "must", "i'd", "we'd", "i'll", "we'll", "to",
 ];
 
+/// Forms of "be" after which an English word in "-ing" is a verb ("was trying", "we're
+/// looking"), not a noun ("feature engineering").
+const ENGLISH_PROGRESSIVE: &[&str] = &[
+    "am", "is", "are", "was", "were", "be", "been", "being", "i'm", "we're", "you're", "they're",
+    "he's", "she's", "it's",
+];
+
 /// Words after which an English word is a noun: articles, demonstratives, possessives.
 const ENGLISH_NOMINAL: &[&str] =
     &["the", "a", "an", "this", "these", "those", "my", "your", "our", "their", "his", "its"];
@@ -172,7 +179,10 @@ impl WordUse {
                 if intensifiers.contains(&before) {
                     *intensified.entry(word.clone()).or_default() += 1;
                 }
-                let v = verbal.contains(&before);
+                let v = verbal.contains(&before)
+                    || language == TextLanguage::English
+                        && word.ends_with("ing")
+                        && ENGLISH_PROGRESSIVE.contains(&before);
                 let n = nominal.contains(&before);
                 if v || n {
                     let c = counts.entry(word.clone()).or_default();
@@ -346,6 +356,10 @@ mod tests {
         assert!(use_.reads_whole("feature engineering", &en));
         assert!(!use_.reads_whole("distance the plot", &en));
         assert!(!use_.reads_whole("comparing predicted versus", &en));
+        let talk = ["i was trying", "we're trying to", "feature engineering is", "the difference"];
+        let use_ = WordUse::new(talk, &en);
+        assert!(!use_.reads_whole("histogram difference trying", &en));
+        assert!(use_.reads_whole("feature engineering", &en));
         let talk = ["it was very useful", "super useful", "a useful plot", "the plot", "a plot"];
         let use_ = WordUse::new(talk, &en);
         assert!(!use_.reads_whole("useful", &en));
