@@ -152,6 +152,12 @@ const ITALIAN_ARTICLES: &[&str] =
     &["il", "lo", "la", "i", "gli", "le", "l'", "un", "uno", "una", "un'"];
 const ENGLISH_ARTICLES: &[&str] = &["the", "a", "an"];
 
+/// Whether `word` ends in one of `endings` with at least two letters before it ("mare" has
+/// no infinitive's "-are").
+fn has_ending(word: &str, endings: &[&str]) -> bool {
+    endings.iter().any(|e| word.len() > e.len() + 1 && word.ends_with(e))
+}
+
 /// How often each word of a corpus comes after a verb's companions and after a noun's.
 #[derive(Debug, Default)]
 pub struct WordUse {
@@ -201,9 +207,7 @@ impl WordUse {
             return false;
         }
         self.seen_as_verb(word).unwrap_or_else(|| match self.language {
-            Some(TextLanguage::Italian) => {
-                ITALIAN_VERB_ENDINGS.iter().any(|e| word.len() > e.len() + 1 && word.ends_with(e))
-            }
+            Some(TextLanguage::Italian) => has_ending(word, ITALIAN_VERB_ENDINGS),
             Some(TextLanguage::English) => {
                 word.len() > 4 && (word.ends_with("ing") || word.ends_with("ed"))
             }
@@ -227,7 +231,7 @@ impl WordUse {
             Some(TextLanguage::English) => &["ly"],
             _ => ITALIAN_NOT_VERB_ENDINGS,
         };
-        endings.iter().any(|e| word.len() > e.len() + 1 && word.ends_with(e))
+        has_ending(word, endings)
     }
 
     /// Whether a word after the first of a name is a verb: as the study's talk uses it, or,
@@ -237,10 +241,7 @@ impl WordUse {
             return false;
         }
         self.seen_as_verb(word).unwrap_or_else(|| {
-            self.language == Some(TextLanguage::Italian)
-                && ITALIAN_FINITE_ENDINGS
-                    .iter()
-                    .any(|e| word.len() > e.len() + 1 && word.ends_with(e))
+            self.language == Some(TextLanguage::Italian) && has_ending(word, ITALIAN_FINITE_ENDINGS)
         })
     }
 
