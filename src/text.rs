@@ -631,10 +631,46 @@ fn clean_word(raw: &str) -> Option<String> {
     Some(word)
 }
 
+/// Round quantities said as nouns, which `text2num` does not read as numbers: "migliaia",
+/// "una ventina", "dozens" (a sample code was named "legno da migliaia").
+const QUANTITY_NOUNS: &[&str] = &[
+    "decina",
+    "decine",
+    "dozzina",
+    "dozzine",
+    "ventina",
+    "ventine",
+    "trentina",
+    "quarantina",
+    "cinquantina",
+    "sessantina",
+    "settantina",
+    "ottantina",
+    "novantina",
+    "centinaio",
+    "centinaia",
+    "migliaio",
+    "migliaia",
+    "milione",
+    "milioni",
+    "miliardo",
+    "miliardi",
+    "dozen",
+    "dozens",
+    "hundreds",
+    "thousands",
+    "millions",
+    "billions",
+];
+
 /// Whether an analysis word is a cardinal number written in words, in Italian or in English
-/// ("trecentocinquanta", "duemiladiciotto", "twenty-five"): a quantity, which names no code.
-/// Ordinals ("primo lavoro") are not numbers here.
+/// ("trecentocinquanta", "duemiladiciotto", "twenty-five"), or a round quantity said as a noun
+/// ("migliaia", "una ventina", "thousands"): a quantity, which names no code. Ordinals
+/// ("primo lavoro") are not numbers here.
 pub fn is_numeral(word: &str) -> bool {
+    if QUANTITY_NOUNS.contains(&word) {
+        return true;
+    }
     use text2num::{text2digits, Language};
     static ITALIAN: LazyLock<Language> = LazyLock::new(Language::italian);
     static ENGLISH: LazyLock<Language> = LazyLock::new(Language::english);
@@ -796,12 +832,24 @@ mod tests {
             "mila",
             "twenty-five",
             "hundred",
+            "migliaia",
+            "ventina",
+            "thousands",
         ] {
             assert!(is_numeral(n), "{n}");
         }
-        for w in
-            ["primo", "secondo", "treno", "milano", "centro", "settembre", "often", "anni", "dieta"]
-        {
+        for w in [
+            "primo",
+            "secondo",
+            "treno",
+            "milano",
+            "centro",
+            "settembre",
+            "often",
+            "anni",
+            "dieta",
+            "quarantena",
+        ] {
             assert!(!is_numeral(w), "{w}");
         }
     }
