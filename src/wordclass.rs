@@ -129,6 +129,12 @@ const PREPOSITIONS: &[&str] = &[
     "including",
 ];
 
+/// Discourse adverbs and expletives of spoken Italian that NLTK's stopwords and terreno's
+/// spoken list lack, said in passing ("arriva lunedì perciò", "minchia, Torino"): never at
+/// either end of a name, nor a name alone. (As stopwords they would change every analysis of
+/// the talk, its units and clusters with it; here they change names only.)
+const IN_PASSING: &[&str] = &["perciò", "difatti", "ormai", "minchia", "cazzo"];
+
 /// Words cut short that always stand before a noun or a name, never last in a phrase: a name
 /// that ends in one is cut short ("artico al mar", "nomination miglior").
 const BEFORE_A_NOUN: &[&str] = &[
@@ -371,6 +377,9 @@ impl WordUse {
             || BEFORE_A_NOUN.contains(&last)
             || ORDINAL_LIKE.contains(&last) && BEFORE_ORDINAL.contains(&before)
             || OPEN_LOCUTIONS.contains(&(before, last))
+            || self.language == Some(TextLanguage::Italian)
+                && has_ending(last, &["mente"])
+                && !self.is_verb(before)
     }
 
     /// Whether a phrase (analysis words joined by spaces) reads whole: a single word is not an
@@ -389,6 +398,9 @@ impl WordUse {
             _ => ITALIAN_ARTICLES,
         };
         let n = words.len();
+        if IN_PASSING.contains(&words[0]) || IN_PASSING.contains(&words[n - 1]) {
+            return false;
+        }
         if n < 2 {
             return !self.is_modifier(phrase);
         }
@@ -455,6 +467,8 @@ mod tests {
             "giorno prima",
             "forma della terra",
             "seguito del film",
+            // An adverb after a verb.
+            "parlare liberamente",
         ] {
             assert!(use_.reads_whole(whole, &it), "{whole}");
         }
@@ -473,6 +487,11 @@ mod tests {
             "cancellazione della seconda",
             "infortunato a seguito",
             "assistente a forma",
+            "finlandia specialmente",
+            // Said in passing.
+            "minchia torino",
+            "arriva lunedì perciò",
+            "cinema ormai",
         ] {
             assert!(!use_.reads_whole(fragment, &it), "{fragment}");
         }
