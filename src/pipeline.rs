@@ -577,7 +577,10 @@ fn describe(
         config.codebook.carry,
     );
     if !code_vectors.is_empty() {
-        let mut frame = suggestions(passages, vectors, &code_vectors, config.codebook.suggestions)?;
+        // Each passage's codes by its `query: ` vector (see `codebook::matching`); the
+        // candidates' by their `passage: ` centroids, which `codebook.fit` was set against.
+        let mut frame =
+            suggestions(passages, &both.query, &code_vectors, config.codebook.suggestions)?;
         dir.write_parquet(run::SUGGESTIONS, &mut frame)?;
     }
     let mut per_doc: BTreeMap<&str, usize> = BTreeMap::new();
