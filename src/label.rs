@@ -458,8 +458,10 @@ fn name_categories(
 /// names), both ends content words of three letters or more, and a middle word, if any, a
 /// content word, one of [`LINKING`] or a possessive ("conosciuto mio marito"; the longer
 /// names and the possessives changed 3 of ParlaTO's 143 names, "software" → "software per
-/// l'insegnamento", "andavamo a casa" → "conosciuto mio marito", and no SIB-200 or PDPilot
-/// name, with label fidelity as before); no word a
+/// l'insegnamento", "andavamo a casa" → "conosciuto mio marito", one SIB-200 name and no
+/// PDPilot name, with label fidelity as before; an article after the preposition is still
+/// refused by [`crate::wordclass::WordUse::reads_whole`] unless the talk uses the preposition
+/// as it uses verbs); no word a
 /// number ("duemila e quindici", "trecentocinquanta euro" name a quantity, not a code), and
 /// every word begins with a letter.
 fn nameable(phrase: &str, analyzer: &Analyzer) -> bool {
