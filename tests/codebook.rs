@@ -254,9 +254,9 @@ fn pdpilot_segments_find_their_own_code_among_the_suggestions() {
         // At the figures measured (AVX-512; int8 with 6-bit weights on Zen 3's AVX2), less
         // two segments for the last bits of floating point; centring lifts them, and the query
         // vectors more than the passage vectors.
-        let (measured1, measured5) = match (precision, model.kernel().weight_levels()) {
+        let (measured1, measured5) = match (precision, model.kernel().weight_bits()) {
             (Precision::F32, _) => (83, 158),
-            (Precision::Int8, 127) => (79, 159),
+            (Precision::Int8, 8) => (79, 159),
             (Precision::Int8, _) => (84, 153),
         };
         assert!(top1 >= measured1 - 2, "top-1 {top1}/241, measured {measured1}");

@@ -83,8 +83,8 @@ fn int8_vectors_are_close_to_the_f32_ones_and_the_same_on_every_kernel() {
         // 0.99863 (passages) and 0.99837 (queries), mean 0.99931 and 0.99920; min 0.99847
         // over the 2,000 passages of `make bench-embed`. With 6-bit weights (`avx2-w6`, Zen 3):
         // min 0.99646 and 0.99424, mean 0.99795 and 0.99763; min 0.99643 over the 2,000.
-        let (min_bound, mean_bound) = match int8.kernel().weight_levels() {
-            127 => (0.998, 0.999),
+        let (min_bound, mean_bound) = match int8.kernel().weight_bits() {
+            8 => (0.998, 0.999),
             _ => (0.994, 0.997),
         };
         assert!(min >= min_bound, "min cosine {min}, at {:?}", cos.iter().position(|&c| c == min));
@@ -95,7 +95,7 @@ fn int8_vectors_are_close_to_the_f32_ones_and_the_same_on_every_kernel() {
     let best = int8.embed(&refs[..60], Prefix::Passage).unwrap();
     for kernel in Kernel::available() {
         let other = E5::load_with(&model_dir(), Precision::Int8, kernel).unwrap();
-        if kernel.weight_levels() == int8.kernel().weight_levels() {
+        if kernel.weight_bits() == int8.kernel().weight_bits() {
             assert_eq!(other.id(), int8.id());
             assert!(other.embed(&refs[..60], Prefix::Passage).unwrap() == best, "{kernel:?}");
         } else {

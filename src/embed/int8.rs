@@ -103,13 +103,18 @@ impl Kernel {
         }
     }
 
-    /// The weights' largest integer: 127 (8 bits), or 31 (6 bits) where the kernel sums four
-    /// products in i16 (4 · 255 · 31 < 2¹⁵, so nothing saturates).
-    pub fn weight_levels(self) -> i32 {
+    /// The weights' width in bits: 8, or 6 where the kernel sums four products in i16
+    /// (4 · 255 · 31 < 2¹⁵, so nothing saturates).
+    pub fn weight_bits(self) -> u32 {
         match self {
-            Kernel::Avx2W6 => 31,
-            _ => 127,
+            Kernel::Avx2W6 => 6,
+            _ => 8,
         }
+    }
+
+    /// The weights' largest integer: 127 for 8 bits, 31 for 6.
+    pub fn weight_levels(self) -> i32 {
+        (1 << (self.weight_bits() - 1)) - 1
     }
 }
 
@@ -145,12 +150,7 @@ pub struct Scratch {
 }
 
 impl QLinear {
-    /// Quantises `w` (`n × k`, out × in, as the model stores it) for the best kernel.
-    pub fn new(w: &[f32], n: usize, k: usize, bias: &[f32]) -> QLinear {
-        QLinear::for_kernel(w, n, k, bias, Kernel::best())
-    }
-
-    /// Quantises `w` for `kernel` (the portable one where the shape does not fit the kernel's
+    /// Quantises `w` (`n × k`, out × in, as the model stores it) for `kernel` (the portable one where the shape does not fit the kernel's
     /// blocks).
     pub fn for_kernel(w: &[f32], n: usize, k: usize, bias: &[f32], kernel: Kernel) -> QLinear {
         QLinear::with_levels(w, n, k, bias, kernel, kernel.weight_levels())
