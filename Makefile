@@ -85,10 +85,12 @@ test-slurm: setup
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge; }; }
 	$(CARGO) test --release --test integration slurm:: -- --ignored
 
+# In the release profile, as the build: the proc macros and build scripts it compiled are
+# reused, and rustdoc reuses what clippy checked (one set of features, see Cargo.toml).
 check:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps
 
 bench: setup
 	$(CARGO) bench --bench ingest
