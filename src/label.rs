@@ -776,7 +776,7 @@ pub fn markdown(
         if !c.matches.is_empty() {
             let _ = writeln!(
                 s,
-                "- codebook matches: {}",
+                "- closest codebook codes: {}",
                 c.matches
                     .iter()
                     .map(|m| format!("{} ({:.2})", md(&m.name), m.similarity))
