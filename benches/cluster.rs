@@ -462,7 +462,7 @@ fn parlato_themes(parlato: &Corpus, model: &E5) {
         .collect();
     let (a, n) = agree(themes, &by_document);
     println!("  each interview one group: ARI {a:.3} NMI {n:.3}");
-    small_study(parlato, themes, &coded);
+    small_study(model, parlato, themes, &coded);
     for seed in seeds() {
         let c = default_clustering(parlato, seed);
         let (ca, cn) = agree(themes, &c.categories());
@@ -480,6 +480,7 @@ fn parlato_themes(parlato: &Corpus, model: &E5) {
         println!(
             "           categories: within an interview ARI {within:.3}; across interviews, pairs of one theme in one category: F1 {across:.3}   k-means: {kw:.3}; {kx:.3}"
         );
+        codebook_proposals(&parlato.vectors.passage, themes, &c, model);
         let (codes, cats, ceiling) = fidelity(parlato, themes, &c, model, |n| n.to_string(), true);
         println!(
             "           label fidelity (by coded passages): codes' names retrieve their majority theme {:.1}% (best of their options {:.1}%), categories' names {:.1}%",
@@ -493,6 +494,7 @@ fn parlato_themes(parlato: &Corpus, model: &E5) {
 /// The coded interviews alone, as a small study of their own: categories and codes against
 /// the themes, and how many codes are one speaker's.
 fn small_study(
+    model: &E5,
     parlato: &Corpus,
     themes: &[Option<String>],
     coded: &std::collections::BTreeSet<&str>,
@@ -515,6 +517,8 @@ fn small_study(
             c.category_of.iter().max().map_or(0, |m| m + 1),
             c.n_clusters()
         );
+        let pv: Vec<Vec<f32>> = keep.iter().map(|&i| parlato.vectors.passage[i].clone()).collect();
+        codebook_proposals(&pv, &labels, &c, model);
     }
 }
 
@@ -662,4 +666,69 @@ fn seeds() -> Vec<u64> {
         Some(n) => (1..=n).collect(),
         None => vec![7, 42],
     }
+}
+
+/// The sample codebook's codes each development theme belongs to (none: the codebook has no
+/// code for it, and a candidate of that theme should be proposed as a new code).
+fn theme_codes(theme: &str) -> &'static [&'static str] {
+    match theme {
+        "quartiere e città" => &["quartiere", "citta-che-cambia"],
+        "lavoro" => &["lavoro"],
+        "studio e scuola" => &["studio"],
+        "tempo libero" | "viaggi" => &["tempo-libero"],
+        "famiglia" => &["famiglia"],
+        "lingua e dialetto" => &["lingua"],
+        "storia e passato" => &["citta-che-cambia"],
+        _ => &[],
+    }
+}
+
+/// Candidates against the sample codebook (`data/sample-codebook.toml`), as `describe` matches
+/// them: of the candidates with 5 coded passages or more and a theme holding half of them, how
+/// many are proposed to fit a code, and how many of those fit the code of their theme (see
+/// [`theme_codes`]); by `codebook.fit` alone and with `codebook.lead` as well (the default).
+fn codebook_proposals(passage: &[Vec<f32>], themes: &[Option<String>], c: &Clustering, model: &E5) {
+    use terreno::codebook::matching::rank;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample-codebook.toml");
+    let book = terreno::codebook::Codebook::read(&path).unwrap();
+    let codable: Vec<&terreno::codebook::Code> = book.codes.iter().filter(|c| c.codable).collect();
+    let texts: Vec<String> =
+        codable.iter().map(|c| terreno::codebook::code_text(&book, c)).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let code_vecs = model.embed(&refs, Prefix::Query).unwrap();
+    let centres = terreno::cluster::centred_centroids(passage, &c.labels, c.n_clusters());
+    // (best similarity, its lead over the next code, the best code is its theme's)
+    let mut rows: Vec<(f32, f32, bool)> = Vec::new();
+    let mut of_codebook = 0;
+    for (cl, centre) in centres.iter().enumerate() {
+        let mut n: std::collections::BTreeMap<&str, usize> = Default::default();
+        for i in (0..c.labels.len()).filter(|&i| c.labels[i] == cl as i32) {
+            if let Some(t) = &themes[i] {
+                *n.entry(t).or_default() += 1;
+            }
+        }
+        let coded: usize = n.values().sum();
+        let Some((theme, most)) = n.into_iter().max_by_key(|x| x.1) else { continue };
+        if coded < 5 || 2 * most < coded {
+            continue;
+        }
+        let r = rank(centre, &code_vecs, 2);
+        let want = theme_codes(theme);
+        of_codebook += !want.is_empty() as usize;
+        rows.push((r[0].1, r[0].1 - r[1].1, want.contains(&codable[r[0].0].id.as_str())));
+    }
+    let d = terreno::config::CodebookConfig::default();
+    let count = |rule: &dyn Fn(&(f32, f32, bool)) -> bool| {
+        let fits: Vec<_> = rows.iter().filter(|r| rule(r)).collect();
+        (fits.iter().filter(|r| r.2).count(), fits.len())
+    };
+    let (alone, alone_of) = count(&|r| r.0 >= d.fit);
+    let (lead, lead_of) = count(&|r| r.0 >= d.fit || r.1 >= d.lead);
+    println!(
+        "           sample codebook: {} candidates with a clear theme ({of_codebook} of a theme it has a code for), best code their theme's for {}; fit {:.2}: {alone} of {alone_of} proposals right; or {:.2} ahead of the next code (default): {lead} of {lead_of}",
+        rows.len(),
+        rows.iter().filter(|r| r.2).count(),
+        d.fit,
+        d.lead
+    );
 }

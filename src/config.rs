@@ -82,6 +82,10 @@ pub struct CodebookConfig {
     /// A candidate fits an existing code when its centred centroid's similarity to the code
     /// is at least this (about 0 is unrelated).
     pub fit: f32,
+    /// A candidate also fits its closest code when its similarity to that code is at least
+    /// this much above its similarity to the next one: clearly this code and no other, even
+    /// where the similarities are small (see `codebook::matching`). 1 or more: `fit` alone.
+    pub lead: f32,
     /// A candidate is the same as one an earlier review decided about when their centred
     /// centroids' similarity is at least this (the same cluster found again on 70% of its
     /// passages scores about 0.96; different clusters of one corpus score below 0.2).
@@ -98,6 +102,7 @@ impl Default for CodebookConfig {
             path: None,
             from: None,
             fit: 0.15,
+            lead: 0.04,
             carry: 0.8,
             suggestions: 3,
             saturation_passages: 2,
@@ -190,6 +195,12 @@ impl Config {
                     "{name} = {v} is not a cosine similarity (-1..=1)"
                 )));
             }
+        }
+        if !(k.lead.is_finite() && k.lead >= 0.0) {
+            return Err(Error::Config(format!(
+                "codebook.lead = {} is not a difference of similarities (0 or more)",
+                k.lead
+            )));
         }
         if s.roles.is_empty() {
             return Err(Error::Config(

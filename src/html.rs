@@ -427,11 +427,16 @@ fn candidate_html(c: &Candidate, w: &Words, language: Language, s: &mut String) 
         if c.single_speaker && c.speakers > 1 { format!(" ({})", w.single) } else { String::new() },
         counted(c.documents, w.one[0], w.documents),
         w.proposal,
-        esc(&crate::label::proposal_line(c).replacen(
-            c.proposal.describe(),
-            proposal_word(c.proposal, language),
-            1
-        ))
+        esc(&crate::label::proposal_line(c)
+            .replacen(c.proposal.describe(), proposal_word(c.proposal, language), 1)
+            .replacen(
+                crate::label::ABOVE_THE_NEXT,
+                match language {
+                    Language::En => crate::label::ABOVE_THE_NEXT,
+                    Language::It => "sopra il codice seguente",
+                },
+                1
+            ))
     );
     let _ = writeln!(s, "<p><b>{}:</b> {}</p>", w.key_terms, esc(&c.key_terms.join(", ")));
     if !c.in_vivo.is_empty() {

@@ -692,11 +692,21 @@ fn exemplars(sims: &[(usize, f32)], passages: &[Passage]) -> Vec<Exemplar> {
         .collect()
 }
 
+/// How a fitting code's lead over the next code is said in [`proposal_line`].
+pub const ABOVE_THE_NEXT: &str = "above the next code";
+
 /// What terreno proposes for a candidate, in one line.
 pub fn proposal_line(c: &Candidate) -> String {
     let mut s = c.proposal.describe().to_string();
     match (c.proposal, c.matches.first()) {
-        (Proposal::Existing, Some(m)) => s.push_str(&format!(": {} ({:.2})", m.name, m.similarity)),
+        (Proposal::Existing, Some(m)) => {
+            s.push_str(&format!(": {} ({:.2}", m.name, m.similarity));
+            if let Some(next) = c.matches.get(1) {
+                let lead = m.similarity - next.similarity;
+                s.push_str(&format!(", {lead:.2} {ABOVE_THE_NEXT}"));
+            }
+            s.push(')');
+        }
         _ => {
             if let Some(code) = &c.code {
                 s.push_str(&format!(": {code}"));

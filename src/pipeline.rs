@@ -573,7 +573,7 @@ fn describe(
         &mut candidates,
         &cluster::centred_centroids(vectors, &clustering.labels, k),
         &code_vectors,
-        config.codebook.fit,
+        (config.codebook.fit, config.codebook.lead),
         config.codebook.carry,
     );
     if !code_vectors.is_empty() {

@@ -244,13 +244,14 @@ impl Carry {
     }
 
     /// Sets each candidate's matches and proposal: the earlier decision it matches, else the
-    /// codebook's best code when it is at or above `fit`. Both use the centred centroids.
+    /// codebook's best code when it is at or above `fit`, or at least `lead` above the next
+    /// code. Both use the centred centroids.
     pub fn annotate(
         &self,
         candidates: &mut [Candidate],
         centred: &[Vec<f32>],
         code_vectors: &[(String, Vec<f32>)],
-        fit: f32,
+        (fit, lead): (f32, f32),
         threshold: f32,
     ) {
         let vectors: Vec<Vec<f32>> = code_vectors.iter().map(|(_, v)| v.clone()).collect();
@@ -265,7 +266,13 @@ impl Carry {
                     similarity: s,
                 })
                 .collect();
-            if let Some(best) = cand.matches.first().filter(|m| m.similarity >= fit) {
+            let ahead = |m: &CodeMatch| {
+                // With one code in the codebook there is no other to be ahead of.
+                cand.matches.get(1).map_or(f32::NEG_INFINITY, |next| m.similarity - next.similarity)
+            };
+            if let Some(best) =
+                cand.matches.first().filter(|m| m.similarity >= fit || ahead(m) >= lead)
+            {
                 cand.proposal = Proposal::Existing;
                 cand.code = Some(best.code.clone());
             }
@@ -367,4 +374,61 @@ fn earlier(history: &[Decision]) -> Vec<Earlier> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codebook::Code;
+
+    fn candidate(cluster: i32) -> Candidate {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("C{cluster:02}"), "cluster": cluster, "label": "x", "key_terms": [],
+            "in_vivo": [], "exemplars": [], "size": 5, "cohesion": 0.5, "documents": 2,
+            "speakers": 2, "top_speaker_share": 0.5, "single_speaker": false, "passage_ids": []
+        }))
+        .unwrap()
+    }
+
+    fn unit(v: [f32; 4]) -> Vec<f32> {
+        let mut v = v.to_vec();
+        crate::embed::normalize(&mut v);
+        v
+    }
+
+    /// The proposal of each of three centroids against `codes` of the codebook.
+    fn proposals(codes: usize, fit: f32, lead: f32) -> Vec<Option<String>> {
+        let mut carry = Carry::default();
+        let ids = ["a", "b", "c"];
+        for id in &ids[..codes] {
+            carry.codebook.codes.push(Code::new(*id, id.to_uppercase()));
+        }
+        let code_vectors: Vec<(String, Vec<f32>)> = ids[..codes]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let mut v = [0f32; 4];
+                v[i] = 1.0;
+                (id.to_string(), v.to_vec())
+            })
+            .collect();
+        let centred = vec![
+            unit([0.10, 0.02, 0.0, 0.99]), // small similarities, clearly code a
+            unit([0.10, 0.08, 0.0, 0.99]), // small, and a and b alike
+            unit([0.20, 0.18, 0.0, 0.96]), // close to a (and to b)
+        ];
+        let mut candidates: Vec<Candidate> = (0..3).map(candidate).collect();
+        carry.annotate(&mut candidates, &centred, &code_vectors, (fit, lead), 0.8);
+        candidates.iter().map(|c| c.code.clone()).collect()
+    }
+
+    #[test]
+    fn a_candidate_fits_a_code_it_is_close_to_or_clearly_nearest() {
+        let a = Some("a".to_string());
+        assert_eq!(proposals(3, 0.15, 0.04), [a.clone(), None, a.clone()]);
+        // `fit` alone when the lead is switched off.
+        assert_eq!(proposals(3, 0.15, 1.0), [None, None, a.clone()]);
+        // A codebook of one code: no lead over another.
+        assert_eq!(proposals(1, 0.15, 0.04), [None, None, a]);
+    }
 }
