@@ -256,6 +256,17 @@ mod tests {
     }
 
     #[test]
+    fn the_codebook_lead_is_a_difference_of_similarities() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.codebook.lead = -0.1;
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("codebook.lead = -0.1"), "{err}");
+        c.codebook.lead = 1.0; // `fit` alone
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
     fn role_flag() {
         assert_eq!(parse_role_rule("Dan=interviewer").unwrap().role, Role::Interviewer);
         assert!(parse_role_rule("Dan").is_err());
