@@ -697,7 +697,7 @@ fn codebook_proposals(passage: &[Vec<f32>], themes: &[Option<String>], c: &Clust
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let code_vecs = model.embed(&refs, Prefix::Query).unwrap();
     let centres = terreno::cluster::centred_centroids(passage, &c.labels, c.n_clusters());
-    // (best similarity, its lead over the next code, the best code is its theme's)
+    // (best similarity, the next code's, the best code is its theme's)
     let mut rows: Vec<(f32, f32, bool)> = Vec::new();
     let mut of_codebook = 0;
     for (cl, centre) in centres.iter().enumerate() {
@@ -715,7 +715,7 @@ fn codebook_proposals(passage: &[Vec<f32>], themes: &[Option<String>], c: &Clust
         let r = rank(centre, &code_vecs, 2);
         let want = theme_codes(theme);
         of_codebook += !want.is_empty() as usize;
-        rows.push((r[0].1, r[0].1 - r[1].1, want.contains(&codable[r[0].0].id.as_str())));
+        rows.push((r[0].1, r[1].1, want.contains(&codable[r[0].0].id.as_str())));
     }
     let d = terreno::config::CodebookConfig::default();
     let count = |rule: &dyn Fn(&(f32, f32, bool)) -> bool| {
@@ -723,7 +723,7 @@ fn codebook_proposals(passage: &[Vec<f32>], themes: &[Option<String>], c: &Clust
         (fits.iter().filter(|r| r.2).count(), fits.len())
     };
     let (alone, alone_of) = count(&|r| r.0 >= d.fit);
-    let (lead, lead_of) = count(&|r| r.0 >= d.fit || r.1 >= d.lead);
+    let (lead, lead_of) = count(&|r| d.fits(r.0, Some(r.1)));
     println!(
         "           sample codebook: {} candidates with a clear theme ({of_codebook} of a theme it has a code for), best code their theme's for {}; fit {:.2}: {alone} of {alone_of} proposals right; or {:.2} ahead of the next code (default): {lead} of {lead_of}",
         rows.len(),

@@ -110,6 +110,14 @@ impl Default for CodebookConfig {
     }
 }
 
+impl CodebookConfig {
+    /// Whether a candidate fits its best code: `best` its similarity to that code, `next` to
+    /// the next one (none in a codebook of one code: no lead over another).
+    pub fn fits(&self, best: f32, next: Option<f32>) -> bool {
+        best >= self.fit || next.is_some_and(|n| best - n >= self.lead)
+    }
+}
+
 /// How passages are embedded.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -573,8 +573,7 @@ fn describe(
         &mut candidates,
         &cluster::centred_centroids(vectors, &clustering.labels, k),
         &code_vectors,
-        (config.codebook.fit, config.codebook.lead),
-        config.codebook.carry,
+        &config.codebook,
     );
     if !code_vectors.is_empty() {
         // Each passage's codes by its `query: ` vector (see `codebook::matching`); the

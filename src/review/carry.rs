@@ -244,16 +244,17 @@ impl Carry {
     }
 
     /// Sets each candidate's matches and proposal: the earlier decision it matches, else the
-    /// codebook's best code when it is at or above `fit`, or at least `lead` above the next
-    /// code. Both use the centred centroids.
+    /// codebook's best code when it fits (`CodebookConfig::fits`: at or above `fit`, or at
+    /// least `lead` above the next code); earlier decisions from `carry` on. Both use the
+    /// centred centroids.
     pub fn annotate(
         &self,
         candidates: &mut [Candidate],
         centred: &[Vec<f32>],
         code_vectors: &[(String, Vec<f32>)],
-        (fit, lead): (f32, f32),
-        threshold: f32,
+        codebook: &crate::config::CodebookConfig,
     ) {
+        let threshold = codebook.carry;
         let vectors: Vec<Vec<f32>> = code_vectors.iter().map(|(_, v)| v.clone()).collect();
         let standing = self.standing();
         for cand in candidates.iter_mut() {
@@ -266,13 +267,8 @@ impl Carry {
                     similarity: s,
                 })
                 .collect();
-            let ahead = |m: &CodeMatch| {
-                // With one code in the codebook there is no other to be ahead of.
-                cand.matches.get(1).map_or(f32::NEG_INFINITY, |next| m.similarity - next.similarity)
-            };
-            if let Some(best) =
-                cand.matches.first().filter(|m| m.similarity >= fit || ahead(m) >= lead)
-            {
+            let next = cand.matches.get(1).map(|m| m.similarity);
+            if let Some(best) = cand.matches.first().filter(|m| codebook.fits(m.similarity, next)) {
                 cand.proposal = Proposal::Existing;
                 cand.code = Some(best.code.clone());
             }
@@ -418,7 +414,8 @@ mod tests {
             unit([0.20, 0.18, 0.0, 0.96]), // close to a (and to b)
         ];
         let mut candidates: Vec<Candidate> = (0..3).map(candidate).collect();
-        carry.annotate(&mut candidates, &centred, &code_vectors, (fit, lead), 0.8);
+        let config = crate::config::CodebookConfig { fit, lead, ..Default::default() };
+        carry.annotate(&mut candidates, &centred, &code_vectors, &config);
         candidates.iter().map(|c| c.code.clone()).collect()
     }
 
