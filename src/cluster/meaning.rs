@@ -41,7 +41,11 @@
 //!    fidelity 62.7% → 66.6%, PDPilot leaves ARI 0.210 → 0.222, NMI 0.676 → 0.682; with int8
 //!    vectors instead of f32 the codes agree at ARI 0.51–0.98 (was 0.18–0.68). A code of
 //!    fewer than `min_code` passages joins the most similar code of its category; in a study
-//!    of [`SPEAKERS_FOR_SHARED_CODES`] speakers or more, so does a code of one speaker.
+//!    of [`SPEAKERS_FOR_SHARED_CODES`] speakers or more, so does a code of one speaker. In a
+//!    smaller study, where each interview is a large share of the talk, the codes are formed
+//!    from units read without their interview's mean and with little of their neighbours
+//!    ([`SMALL_STUDY_CODES`]): the context that finds a category would otherwise split it
+//!    into one code per participant.
 
 use crate::error::Result;
 
@@ -132,6 +136,56 @@ pub fn units(info: &[PassageInfo], min_words: usize) -> Vec<usize> {
 /// corpus mean and by a quarter on their document's mean ([`DOCUMENT_CENTRING`]), mixed with the
 /// neighbouring units of the same document (not for table rows), and normalised.
 pub fn unit_vectors(vectors: &[Vec<f32>], info: &[PassageInfo], unit: &[usize]) -> Vec<Vec<f32>> {
+    unit_vectors_with(vectors, info, unit, &READING)
+}
+
+/// How a unit of talk is read: how much of its document's mean it loses (0: none, 1: all of
+/// it), and the weights of its neighbouring units mixed into it (the next ones first).
+#[derive(Debug, Clone, Copy)]
+pub struct Reading<'a> {
+    /// The share of its document's mean a unit loses.
+    pub centring: f32,
+    /// The weights of the units 1, 2, … before and after it.
+    pub neighbours: &'a [f32],
+}
+
+/// How units are read for the categories, and for the codes of a study of
+/// [`SPEAKERS_FOR_SHARED_CODES`] speakers or more.
+pub const READING: Reading<'static> =
+    Reading { centring: DOCUMENT_CENTRING, neighbours: &[1.0, 0.5] };
+
+/// How units are read for the codes of a smaller study: each loses all of its document's mean
+/// and takes in only a quarter of the units next to it, so that within a category (found with
+/// the context of [`READING`]) the codes gather what several participants say rather than one
+/// participant's stretch of talk.
+///
+/// Measured (`TERRENO_BENCH_QUICK=themes|agreement cargo bench --bench cluster`, seeds 7 /
+/// 42), as (centring, neighbours): the six coded ParlaTO interviews clustered alone (40
+/// codes), codes of one speaker only, codes ARI / NMI against the themes; the seven PDPilot
+/// interviews (26–27 codes), codes of one speaker only, leaves ARI and NMI:
+/// (¼; 1, ½) as the categories: 23, 0.261 / 0.619; 23 / 22, 0.194 / 0.206, 0.654 / 0.662.
+/// (¼; ½, ¼): 23, 0.273 / 0.635; 22 / 21, 0.198 / 0.225, 0.658 / 0.673.
+/// (¼; ½): 20, 0.255 / 0.610; 16 / 15. (¼; ¼, ⅛): 18, 0.258 / 0.616; 18 / 14.
+/// (¼; ¼): 15, 0.239 / 0.603; 13 / 12, 0.205 / 0.193, 0.662 / 0.657.
+/// (¼; ⅛): 12, 0.240 / 0.597; 6 / 9, 0.178 / 0.195, 0.646 / 0.655.
+/// (½; ¼): 12, 0.243 / 0.593; 10 / 8, 0.184 / 0.199, 0.651 / 0.654.
+/// **(1; ¼)**: 10, 0.229 / 0.578; 7 / 7, 0.198 / 0.193, 0.661 / 0.653.
+/// (¼; none): 9, 0.195 / 0.531; 2 / 2, 0.121 / 0.133, 0.600 / 0.610, under k-means told the
+/// 75 leaves (NMI 0.638 / 0.613), as is (½; none) at 0.614 / 0.602.
+/// The chosen reading more than halves the codes of one speaker at the cost of 0.03 ARI
+/// against the coarse themes of our coding, and keeps PDPilot's leaves where they were (the
+/// team's own coding has 30 of its 62 leaf codes one participant's). On all 67 ParlaTO
+/// interviews (a large study, where codes of one speaker are joined instead) it would cost the
+/// codes 0.1 ARI (0.246 / 0.207 → 0.132 / 0.124), so large studies keep [`READING`].
+pub const SMALL_STUDY_CODES: Reading<'static> = Reading { centring: 1.0, neighbours: &[0.25] };
+
+/// The unit vectors read as `reading` says (see [`unit_vectors`]).
+pub fn unit_vectors_with(
+    vectors: &[Vec<f32>],
+    info: &[PassageInfo],
+    unit: &[usize],
+    reading: &Reading,
+) -> Vec<Vec<f32>> {
     let dim = vectors.first().map_or(0, Vec::len);
     let m = unit.iter().max().map_or(0, |u| u + 1);
     let mean = crate::codebook::matching::mean(vectors);
@@ -145,14 +199,13 @@ pub fn unit_vectors(vectors: &[Vec<f32>], info: &[PassageInfo], unit: &[usize]) 
         row_of[unit[i]] = info[i].row;
     }
     sums.iter_mut().for_each(|s| crate::embed::normalize(s));
-    centre_documents(&mut sums, &doc_of, &row_of);
-    let weights = [1.0f32, 0.5];
+    centre_documents(&mut sums, &doc_of, &row_of, reading.centring);
     let mut out = sums.clone();
     for u in 0..m {
         if row_of[u] {
             continue;
         }
-        for (o, w) in weights.iter().enumerate() {
+        for (o, w) in reading.neighbours.iter().enumerate() {
             let off = o + 1;
             for v in [u.checked_sub(off), Some(u + off).filter(|&x| x < m)].into_iter().flatten() {
                 if doc_of[v] == doc_of[u] && !row_of[v] {
@@ -189,9 +242,9 @@ pub const DOCUMENT_CENTRING: f32 = 0.25;
 /// would lose its topic).
 pub const UNITS_TO_CENTRE: usize = 10;
 
-/// Takes [`DOCUMENT_CENTRING`] of its document's mean from each unit that is not a table row,
-/// in documents of at least [`UNITS_TO_CENTRE`] units, and normalises it again.
-fn centre_documents(units: &mut [Vec<f32>], doc_of: &[&str], row_of: &[bool]) {
+/// Takes `centring` of its document's mean from each unit that is not a table row, in
+/// documents of at least [`UNITS_TO_CENTRE`] units, and normalises it again.
+fn centre_documents(units: &mut [Vec<f32>], doc_of: &[&str], row_of: &[bool], centring: f32) {
     let dim = units.first().map_or(0, Vec::len);
     let mut docs: std::collections::HashMap<&str, (Vec<f32>, usize)> = Default::default();
     for (u, v) in units.iter().enumerate().filter(|(u, _)| !row_of[*u]) {
@@ -204,7 +257,7 @@ fn centre_documents(units: &mut [Vec<f32>], doc_of: &[&str], row_of: &[bool]) {
         if *count < UNITS_TO_CENTRE {
             continue;
         }
-        let share = DOCUMENT_CENTRING / *count as f32;
+        let share = centring / *count as f32;
         v.iter_mut().zip(sum).for_each(|(x, s)| *x -= share * s);
         crate::embed::normalize(v);
     }
@@ -248,6 +301,11 @@ pub fn two_level(
     let coded: Vec<usize> = (0..m).filter(|&u| unit_words[u] >= 2).collect();
     let uv = unit_vectors(vectors, info, &unit);
     let points: Vec<&[f32]> = coded.iter().map(|&u| uv[u].as_slice()).collect();
+    // Codes are read apart from categories in a small study (see SMALL_STUDY_CODES).
+    let large = speakers(info) >= SPEAKERS_FOR_SHARED_CODES;
+    let small_study = (!large).then(|| unit_vectors_with(vectors, info, &unit, &SMALL_STUDY_CODES));
+    let cv: &[Vec<f32>] = small_study.as_deref().unwrap_or(&uv);
+    let code_points: Vec<&[f32]> = coded.iter().map(|&u| cv[u].as_slice()).collect();
     let mc = points.len();
     let mut unit_code = vec![-1i32; m];
     let mut category_of: Vec<i32> = Vec::new();
@@ -268,7 +326,7 @@ pub fn two_level(
             }
             let share = (members.len() as f64 * total as f64 / mc as f64).round() as usize;
             let k = share.clamp(1, members.len());
-            let sub: Vec<&[f32]> = members.iter().map(|&i| points[i]).collect();
+            let sub: Vec<&[f32]> = members.iter().map(|&i| code_points[i]).collect();
             let labels = if k > 1 { super::annealed(&sub, k) } else { vec![0; sub.len()] };
             let used: std::collections::BTreeSet<i32> = labels.iter().copied().collect();
             let local: std::collections::BTreeMap<i32, i32> =
@@ -283,8 +341,10 @@ pub fn two_level(
         }
     }
     let mut codes: Vec<i32> = unit.iter().map(|&u| unit_code[u]).collect();
-    join_small_codes(&mut codes, &category_of, &uv, &unit, params.min_code);
-    join_one_speaker_codes(&mut codes, &category_of, &uv, &unit, info);
+    join_small_codes(&mut codes, &category_of, cv, &unit, params.min_code);
+    if large {
+        join_one_speaker_codes(&mut codes, &category_of, cv, &unit, info);
+    }
     // Renumber codes by size; categories by size too.
     let renumbered = super::renumber(&codes);
     let k = renumbered.iter().map(|&l| l + 1).max().unwrap_or(0).max(0) as usize;
@@ -304,14 +364,14 @@ pub fn two_level(
         }
     }
     // Strength: the unit's similarity to its code's centre.
-    let centres = super::centroids(&uv, &unit_labels(&renumbered, unit.as_slice(), m), k);
+    let centres = super::centroids(cv, &unit_labels(&renumbered, unit.as_slice(), m), k);
     let strength: Vec<f32> = (0..n)
         .map(|i| {
             let c = renumbered[i];
             if c < 0 {
                 0.0
             } else {
-                crate::embed::cosine(&uv[unit[i]], &centres[c as usize])
+                crate::embed::cosine(&cv[unit[i]], &centres[c as usize])
             }
         })
         .collect();
@@ -337,10 +397,21 @@ fn unit_labels(codes: &[i32], unit: &[usize], m: usize) -> Vec<i32> {
 /// the codes into about a dozen (leaf NMI 0.68 → 0.55 / 0.50 when measured with half the mean
 /// taken, under k-means told the true k): in a handful of interviews most topics are one
 /// participant's (in the team's own coding, 25 of its 75 codes are one participant's).
-/// There such codes stay, flagged "mostly one speaker" in their description.
+/// There the codes are read apart instead ([`SMALL_STUDY_CODES`]: 7 of 26–27 left one
+/// speaker's), and those that stay one speaker's are flagged "one speaker only".
 pub const SPEAKERS_FOR_SHARED_CODES: usize = 20;
 
-/// In a study of at least [`SPEAKERS_FOR_SHARED_CODES`] speakers, joins each code whose passages
+/// A speaker: of one document (each row of a table one of its own).
+fn speaker<'a>(info: &[PassageInfo<'a>], i: usize) -> (&'a str, usize, &'a str) {
+    (info[i].document, if info[i].row { i } else { usize::MAX }, info[i].speaker)
+}
+
+/// The speakers of a study.
+fn speakers(info: &[PassageInfo]) -> usize {
+    (0..info.len()).map(|i| speaker(info, i)).collect::<std::collections::BTreeSet<_>>().len()
+}
+
+/// For a study of at least [`SPEAKERS_FOR_SHARED_CODES`] speakers: joins each code whose passages
 /// are all one speaker's to the most similar code of its category (of any category when it is
 /// its category's only code), smallest first, until every code has passages of two speakers or
 /// more: a code is grounded in more than one participant. Rows of a table are each a speaker of
@@ -354,15 +425,9 @@ fn join_one_speaker_codes(
 ) {
     use std::collections::BTreeSet;
     let k = category_of.len();
-    let speaker =
-        |i: usize| (info[i].document, if info[i].row { i } else { usize::MAX }, info[i].speaker);
     let mut speakers: Vec<BTreeSet<_>> = vec![BTreeSet::new(); k];
     for (i, &c) in codes.iter().enumerate().filter(|(_, c)| **c >= 0) {
-        speakers[c as usize].insert(speaker(i));
-    }
-    let all: BTreeSet<_> = speakers.iter().flatten().collect();
-    if all.len() < SPEAKERS_FOR_SHARED_CODES {
-        return;
+        speakers[c as usize].insert(speaker(info, i));
     }
     let mut joins = Joins::new(codes, uv, unit, k);
     while let Some(c) = (0..k)
@@ -563,11 +628,50 @@ mod tests {
             let (mut vectors, docs): (Vec<Vec<f32>>, Vec<&str>) =
                 doc("short", n).into_iter().unzip();
             let before = vectors[0][0];
-            centre_documents(&mut vectors, &docs, &vec![false; n]);
+            centre_documents(&mut vectors, &docs, &vec![false; n], DOCUMENT_CENTRING);
             // Centring weakens what the units share against what each has of its own.
             assert_eq!(vectors[0][0] < before - 0.02, centred, "{n} units");
             assert_eq!(vectors[0][0] == before, !centred, "{n} units");
         }
+    }
+
+    #[test]
+    fn in_a_small_study_codes_gather_a_topic_across_interviews() {
+        // Three interviews of twelve units, one category; each unit is about one of two topics
+        // (alternating), and carries its interview's own direction (its speaker's way).
+        let (mut vectors, mut info) = (Vec::new(), Vec::new());
+        for (d, document) in ["a", "b", "c"].into_iter().enumerate() {
+            for u in 0..12 {
+                let mut v = vec![0f32; 8];
+                v[0] = 1.0;
+                v[1 + u % 2] = 0.5;
+                v[3 + d] = 0.6;
+                crate::embed::normalize(&mut v);
+                vectors.push(v);
+                info.push(PassageInfo { document, speaker: "S", content_words: 8, row: false });
+            }
+        }
+        let params = Params { categories: 1, codes: 2, unit_words: 8, min_code: 2 };
+        let t = two_level(&vectors, &info, &params, 7).unwrap();
+        for code in 0..2 {
+            let members: Vec<usize> = (0..info.len()).filter(|&i| t.codes[i] == code).collect();
+            let topics: std::collections::BTreeSet<usize> = members.iter().map(|i| i % 2).collect();
+            let documents: std::collections::BTreeSet<&str> =
+                members.iter().map(|&i| info[i].document).collect();
+            assert_eq!((topics.len(), documents.len()), (1, 3), "code {code}: {members:?}");
+        }
+        // Read with the context that makes the categories, the topics would be lost: each
+        // unit's neighbours are of the other topic.
+        let unit = units(&info, 8);
+        let read = unit_vectors(&vectors, &info, &unit);
+        let points: Vec<&[f32]> = read.iter().map(Vec::as_slice).collect();
+        let labels = crate::cluster::annealed(&points, 2);
+        assert!(
+            (0..info.len()).any(|i| (0..info.len()).any(|j| i % 2 != j % 2
+                && labels[i] == labels[j]
+                && info[i].document == info[j].document)),
+            "the categories' reading mixes the topics"
+        );
     }
 
     #[test]
