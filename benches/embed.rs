@@ -6,7 +6,8 @@
 //! threads. Prints passages/s, tokens/s and achieved GFLOP/s of each, the min and mean cosine of
 //! each int8 engine to terreno's f32 vectors, and the ratios (each int8 kernel to ONNX
 //! Runtime). terreno and ONNX Runtime run twice (after a warm-up for ONNX Runtime); the figures
-//! are the means. `-- int8` (or `-- f32`) runs
+//! are the means. terreno f32 and its default int8 kernel also run once the way `terreno run`
+//! embeds (through the cache, in chunks of 256 passages), twice. `-- int8` (or `-- f32`) runs
 //! only terreno at that precision, five times, for a profiler.
 
 use std::path::{Path, PathBuf};
@@ -95,6 +96,23 @@ fn timed(model: &E5, refs: &[&str]) -> (Vec<Vec<f32>>, f64) {
     (vectors, secs.iter().sum::<f64>() / secs.len() as f64)
 }
 
+/// Mean seconds of two passes embedding the texts the way `terreno run` does: through the
+/// embedding cache, in chunks of [`terreno::pipeline::EMBED_CHUNK`] passages (each chunk's
+/// batches shared out evenly among the threads).
+fn chunked(model: &E5, refs: &[&str]) -> f64 {
+    let mut secs = 0.0;
+    for _ in 0..2 {
+        let start = Instant::now();
+        let mut cache = terreno::embed::cache::Cache::in_memory();
+        let (vectors, _) = cache
+            .embed(model, refs, Prefix::Passage, terreno::pipeline::EMBED_CHUNK, |_| {})
+            .unwrap();
+        assert_eq!(vectors.len(), refs.len());
+        secs += start.elapsed().as_secs_f64();
+    }
+    secs / 2.0
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` compiles and lists; nothing to run here
@@ -140,6 +158,7 @@ fn main() {
     let (reference, f32_secs) = timed(&f32_model, &refs);
     let sha256 = f32_model.sha256().to_string();
     line("terreno f32", f32_secs);
+    line("  as `terreno run` embeds", chunked(&f32_model, &refs));
     drop(f32_model);
     let mut int8_secs = Vec::new();
     for kernel in Kernel::available() {
@@ -150,6 +169,9 @@ fn main() {
         let (v, secs) = timed(&model, &refs);
         int8_secs.push((kernel, secs));
         line(&format!("terreno int8 ({})", kernel.name()), secs);
+        if kernel == Kernel::best() {
+            line("  as `terreno run` embeds", chunked(&model, &refs));
+        }
         let (min, mean) = agreement(&reference, &v);
         println!(
             "{:<28} cosine to f32: min {min:.5}, mean {mean:.5}; {:.2}× terreno f32",
