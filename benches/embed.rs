@@ -6,8 +6,8 @@
 //! threads. Prints passages/s, tokens/s and achieved GFLOP/s of each, the min and mean cosine of
 //! each int8 engine to terreno's f32 vectors, and the ratios (each int8 kernel to ONNX
 //! Runtime). terreno and ONNX Runtime run twice (after a warm-up for ONNX Runtime); the figures
-//! are the means. terreno f32 and its default int8 kernel also run once the way `terreno run`
-//! embeds (through the cache, in chunks of 256 passages), twice. `-- int8` (or `-- f32`) runs
+//! are the means. terreno f32 and its default int8 kernel also run the way `terreno run`
+//! embeds (through the cache, in chunks of 256 passages; the mean of two passes). `-- int8` (or `-- f32`) runs
 //! only terreno at that precision, five times, for a profiler.
 
 use std::path::{Path, PathBuf};

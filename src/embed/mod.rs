@@ -264,33 +264,33 @@ mod tests {
         assert!(lengths.windows(2).any(|w| w[0] > w[1]));
     }
 
-    #[test]
-    fn run_batches_gives_each_thread_an_even_share() {
-        // 20 items of 10 tokens fit one batch of 256: with two threads they are cut in two
-        // batches of 100, not one, so neither thread waits.
-        let lengths = [10usize; 20];
+    /// The tokens of each batch `run_batches` makes of `lengths` under `budget` with `threads`.
+    fn batch_tokens(lengths: &[usize], budget: usize, threads: usize) -> Vec<usize> {
         let seen = std::sync::Mutex::new(Vec::new());
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        pool.install(|| {
-            run_batches(&lengths, 256, |b| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let out = pool.install(|| {
+            run_batches(lengths, budget, |b| {
                 seen.lock().unwrap().push(b.iter().map(|&i| lengths[i]).sum::<usize>());
                 b.to_vec()
             })
         });
-        assert_eq!(seen.into_inner().unwrap(), vec![100, 100]);
+        assert_eq!(out, (0..lengths.len()).collect::<Vec<_>>(), "results in input order");
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort_unstable();
+        seen
+    }
+
+    #[test]
+    fn run_batches_gives_each_thread_an_even_share() {
+        // 20 items of 10 tokens fit one batch of 256: with two threads they are cut in two
+        // batches of 100, not one, so neither thread waits.
+        assert_eq!(batch_tokens(&[10; 20], 256, 2), vec![100, 100]);
         // About 2,000 tokens of uneven items over a budget of 700: filled to the budget they
         // made 3 batches (700, 700, 600); now 4 of about 500, none over the budget nor more
         // than one item above its share.
         let lengths: Vec<usize> = (0..100).map(|i| 5 + (i * 7) % 31).collect();
         let total: usize = lengths.iter().sum();
-        let seen = std::sync::Mutex::new(Vec::new());
-        pool.install(|| {
-            run_batches(&lengths, 700, |b| {
-                seen.lock().unwrap().push(b.iter().map(|&i| lengths[i]).sum::<usize>());
-                b.to_vec()
-            })
-        });
-        let seen = seen.into_inner().unwrap();
+        let seen = batch_tokens(&lengths, 700, 2);
         assert_eq!(seen.len(), 4, "{seen:?}");
         assert_eq!(seen.iter().sum::<usize>(), total);
         let share = total.div_ceil(seen.len());
@@ -300,12 +300,6 @@ mod tests {
     #[test]
     fn run_batches_respects_the_budget() {
         let lengths = [5, 1, 9, 3, 7, 2, 8];
-        let seen = std::sync::Mutex::new(Vec::new());
-        let out = run_batches(&lengths, 10, |b| {
-            seen.lock().unwrap().push(b.iter().map(|&i| lengths[i]).sum::<usize>());
-            b.to_vec()
-        });
-        assert_eq!(out, (0..7).collect::<Vec<_>>());
-        assert!(seen.into_inner().unwrap().iter().all(|&s| s <= 10));
+        assert!(batch_tokens(&lengths, 10, 2).iter().all(|&s| s <= 10));
     }
 }
