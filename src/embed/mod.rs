@@ -106,9 +106,9 @@ pub fn run_batches<T: Send>(
     let mut batches: Vec<Vec<usize>> = Vec::new();
     let mut tokens = 0;
     // As many batches as the budget needs, rounded up to a multiple of the threads, each of
-    // about the same tokens: the threads finish together. Filled to the budget instead, a
-    // chunk of `terreno run` (256 passages, about 6,000 tokens) made one full batch and one
-    // of half its size, and one thread waited for the other at the end of every chunk. 3,000
+    // about the same tokens: the threads finish together. Filled to the budget instead (then
+    // 4,096 tokens), a chunk of `terreno run` (256 passages, about 6,000 tokens) made one full
+    // batch and one of half its size, and one thread waited for the other at every chunk. 3,000
     // ParlaTO passages through `terreno embed` (chunks of 256, 2 threads, Zen 3 with AVX2),
     // three rounds alternating: f32 64.8–68.4 → 75.2–84.9 passages/s, int8 95.8–112.8 →
     // 120.8–138.2, CPU 141–143% → 178–185%. The vectors are the same bits whatever the batch.
