@@ -20,20 +20,8 @@ use rayon::prelude::*;
 use super::int8::{Kernel, QLinear, Scratch};
 use super::kernels::{add_layernorm, gelu, layernorm, linear, matmul_strided, softmax};
 use super::model_file::{dequantize_q4_0, Dims, ModelFile, Q4_BLOCK_BYTES, QK};
-use super::{normalize, run_batches, Embedder, Precision, Prefix};
+use super::{normalize, run_batches, Embedder, Precision, Prefix, TOKEN_BUDGET};
 use crate::error::{Error, Result};
-
-/// Tokens per batch: big enough for efficient matrix products (1,024 rows), small enough that
-/// a thread's activations (about 10 KB per token) are a few megabytes. Measured with `terreno
-/// embed` (chunks of 256, 2 threads, Zen 3 with AVX2, 32 MB of L3) on 3,000 ParlaTO
-/// interviewee passages (3–150 words, mean 15.5: conversational talk), six rounds alternating:
-/// f32 at 4,096 tokens 81–116 passages/s (mean 91.1), at 1,024 93–120 (mean 100.7, faster in
-/// every round, 1.04–1.20×), at 512 89–133 (105.1, but int8 a tenth slower in two rounds of
-/// six); int8 even within the noise (1,024 against 4,096: 0.97–1.20×). On `make bench-embed`'s
-/// 2,000 longer passages (20–120 words) the two budgets are even (f32 0.94–1.11×, five rounds;
-/// int8 0.98–1.06×, three), so the gain is not the activations' cache alone; its cause was not
-/// pinned down. The vectors are the same bits whatever the batches.
-pub const TOKEN_BUDGET: usize = 1024;
 
 /// One linear layer's weights, at the precision the model runs.
 enum Dense {

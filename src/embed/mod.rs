@@ -91,6 +91,20 @@ pub trait Embedder: Send + Sync {
     fn embed(&self, texts: &[&str], prefix: Prefix) -> Result<Vec<Vec<f32>>>;
 }
 
+/// Tokens per batch: big enough for efficient matrix products (1,024 rows), small enough that
+/// a thread's activations (about 10 KB per token) are a few megabytes. Measured with `terreno
+/// embed` (chunks of 256, 2 threads, Zen 3 with AVX2, 32 MB of L3) on 3,000 ParlaTO
+/// interviewee passages (3–150 words, mean 15.5: conversational talk), six rounds alternating:
+/// f32 at 4,096 tokens 81–116 passages/s (mean 91.1), at 1,024 93–120 (mean 100.7, faster in
+/// every round, 1.04–1.20×), at 512 89–133 (105.1, but int8 a tenth slower in two rounds of
+/// six); int8 even within the noise (1,024 against 4,096: 0.97–1.20×). On `make bench-embed`'s
+/// 2,000 longer passages (20–120 words) the two budgets are even (f32 0.94–1.11×, five rounds;
+/// int8 0.98–1.06×, three), so the gain is not the activations' cache alone; its cause was not
+/// pinned down. The vectors are the same bits whatever the batches, which is why the budget
+/// lives here, with the batching, and not in the sources of [`e5::FORWARD_REVISION`]: changing
+/// it does not leave cached vectors unused.
+pub const TOKEN_BUDGET: usize = 1024;
+
 /// Runs `f` over batches of items sorted by length and cut by a token `budget` (so little
 /// padding or packing waste) into even shares for the threads, batches in parallel, and
 /// returns the results in input order.
