@@ -14,7 +14,7 @@ BUILD := $(CARGO) build --release --lib --bins --tests --benches
 # where the installed binary looks for it.
 PREFIX ?= $(HOME)/.local
 
-.PHONY: setup tools notebook model build run test test-slurm check bench bench-embed bench-cluster bench-report bench-review bench-scale bench-hostile fuzz fmt clean install
+.PHONY: setup tools notebook model build run test test-slurm check bench bench-embed bench-embed-avx2 bench-cluster bench-report bench-review bench-scale bench-hostile fuzz fmt clean install
 
 setup: model $(VENV)/.installed tools
 
@@ -131,6 +131,20 @@ $(ORT_VENV)/.installed:
 
 bench-embed: setup $(ORT_VENV)/.installed
 	$(CARGO) bench --bench embed
+
+# The same on an AVX-512 machine as if it had AVX2 only, for terreno and ONNX Runtime alike:
+# benches/avx2_only.c hides AVX-512 and AVX-VNNI from CPUID (Linux CPUID faulting, where the CPU
+# has it: `cpuid_fault` in /proc/cpuinfo), and glibc is told to keep to AVX2 as well.
+AVX2_ONLY := target/avx2_only.so
+$(AVX2_ONLY): benches/avx2_only.c
+	mkdir -p target
+	cc -O2 -shared -fPIC -o $@ $<
+
+bench-embed-avx2: setup $(ORT_VENV)/.installed $(AVX2_ONLY)
+	$(CARGO) bench --no-run --bench embed
+	LD_PRELOAD=$(CURDIR)/$(AVX2_ONLY) \
+	  GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512DQ,-AVX512BW,-AVX512VL,-AVX512CD \
+	  $(CARGO) bench --bench embed
 
 fmt:
 	$(CARGO) fmt

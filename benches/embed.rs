@@ -295,10 +295,29 @@ fn ort_int8(
     Ok((vectors, secs.iter().sum::<f64>() / secs.len() as f64))
 }
 
-/// The SIMD flags of this CPU that matter to the kernels.
+/// The SIMD flags of this CPU that matter to the kernels, and those this process is allowed
+/// (CPUID, which `make bench-embed-avx2` masks).
 fn cpu_flags() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
     let wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni"];
-    flags.split_whitespace().filter(|f| wanted.contains(f)).collect::<Vec<_>>().join(" ")
+    let cpu = flags.split_whitespace().filter(|f| wanted.contains(f)).collect::<Vec<_>>();
+    #[cfg(target_arch = "x86_64")]
+    let seen = [
+        ("avx2", std::is_x86_feature_detected!("avx2")),
+        ("fma", std::is_x86_feature_detected!("fma")),
+        ("avx512f", std::is_x86_feature_detected!("avx512f")),
+        ("avx512bw", std::is_x86_feature_detected!("avx512bw")),
+        ("avx512_vnni", std::is_x86_feature_detected!("avx512vnni")),
+        ("avx_vnni", std::is_x86_feature_detected!("avxvnni")),
+    ];
+    #[cfg(not(target_arch = "x86_64"))]
+    let seen: [(&str, bool); 0] = [];
+    let hidden: Vec<&str> =
+        seen.iter().filter(|(f, on)| !on && cpu.contains(f)).map(|(f, _)| *f).collect();
+    let mut line = cpu.join(" ");
+    if !hidden.is_empty() {
+        line += &format!(" (hidden from this process: {})", hidden.join(" "));
+    }
+    line
 }
