@@ -141,7 +141,7 @@ $(AVX2_ONLY): benches/avx2_only.c
 	cc -O2 -shared -fPIC -o $@ $<
 
 bench-embed-avx2: setup $(ORT_VENV)/.installed $(AVX2_ONLY)
-	$(CARGO) bench --no-run --bench embed
+	$(CARGO) bench --no-run --bench embed  # compiled without the mask; only the run has it
 	LD_PRELOAD=$(CURDIR)/$(AVX2_ONLY) \
 	  GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512DQ,-AVX512BW,-AVX512VL,-AVX512CD \
 	  $(CARGO) bench --bench embed

@@ -300,10 +300,9 @@ fn ort_int8(
 fn cpu_flags() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let flags = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
-    let wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni"];
-    let cpu = flags.split_whitespace().filter(|f| wanted.contains(f)).collect::<Vec<_>>();
+    // Each flag as /proc/cpuinfo names it, and whether this process may use it.
     #[cfg(target_arch = "x86_64")]
-    let seen = [
+    let wanted = [
         ("avx2", std::is_x86_feature_detected!("avx2")),
         ("fma", std::is_x86_feature_detected!("fma")),
         ("avx512f", std::is_x86_feature_detected!("avx512f")),
@@ -312,10 +311,13 @@ fn cpu_flags() -> String {
         ("avx_vnni", std::is_x86_feature_detected!("avxvnni")),
     ];
     #[cfg(not(target_arch = "x86_64"))]
-    let seen: [(&str, bool); 0] = [];
-    let hidden: Vec<&str> =
-        seen.iter().filter(|(f, on)| !on && cpu.contains(f)).map(|(f, _)| *f).collect();
-    let mut line = cpu.join(" ");
+    let wanted: [(&str, bool); 0] = [];
+    let cpu: Vec<(&str, bool)> = flags
+        .split_whitespace()
+        .filter_map(|f| wanted.iter().find(|w| w.0 == f).copied())
+        .collect();
+    let mut line = cpu.iter().map(|f| f.0).collect::<Vec<_>>().join(" ");
+    let hidden: Vec<&str> = cpu.iter().filter(|f| !f.1).map(|f| f.0).collect();
     if !hidden.is_empty() {
         line += &format!(" (hidden from this process: {})", hidden.join(" "));
     }
