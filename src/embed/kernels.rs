@@ -3,8 +3,9 @@
 //! norm in one pass, GELU with a polynomial `erf`, softmax with a polynomial `exp`.
 //!
 //! The element-wise loops are plain Rust written so that LLVM vectorises them (no branches,
-//! reductions over 16 independent lanes); each is compiled three times, for AVX-512, for
-//! AVX2 + FMA and for the baseline, and the best one the CPU has is chosen at run time.
+//! reductions over 16 independent lanes, the lanes of short rows added up a block of rows at a
+//! time); each is compiled three times, for AVX-512, for AVX2 + FMA and for the baseline, and
+//! the best one the CPU has is chosen at run time.
 
 use gemm::{gemm, Parallelism};
 
@@ -203,17 +204,42 @@ fn gelu_body(xs: &mut [f32]) {
     }
 }
 
-#[inline(always)]
-fn sum(xs: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let chunks = xs.chunks_exact(LANES);
-    let rest: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] += c[i];
-        }
+/// The sums of up to `R` rows, reduced together. A row's sum is its 16 lane sums added in
+/// lane order (from -0, as `Iterator::sum`), then the sum of what is left after its last
+/// whole vector: one row alone, that is a chain of 15 dependent additions, which on short
+/// rows is most of the work; the rows of a block are independent chains that overlap. Every
+/// row gets the same additions in the same order, so the same bits, as summed alone.
+struct RowSums<const R: usize> {
+    /// Lane-major: `lanes[i][r]` is lane `i` of row `r`.
+    lanes: [[f32; R]; LANES],
+    rest: [f32; R],
+}
+
+impl<const R: usize> RowSums<R> {
+    #[inline(always)]
+    fn new() -> Self {
+        RowSums { lanes: [[0.0; R]; LANES], rest: [0.0; R] }
     }
-    acc.iter().sum::<f32>() + rest
+
+    /// Row `r`'s lane sums and remainder.
+    #[inline(always)]
+    fn set(&mut self, r: usize, acc: &[f32; LANES], rest: f32) {
+        for (lane, &a) in self.lanes.iter_mut().zip(acc) {
+            lane[r] = a;
+        }
+        self.rest[r] = rest;
+    }
+
+    #[inline(always)]
+    fn totals(&self) -> [f32; R] {
+        let mut total = [-0f32; R];
+        for lane in self.lanes.iter().chain([&self.rest]) {
+            for (t, x) in total.iter_mut().zip(lane) {
+                *t += x;
+            }
+        }
+        total
+    }
 }
 
 #[inline(always)]
@@ -226,20 +252,52 @@ fn max(xs: &[f32]) -> f32 {
             acc[i] = acc[i].max(c[i]);
         }
     }
-    acc.iter().fold(rest, |a, &b| a.max(b))
+    // By halves: the maximum is the same in any order, and the halves need no chain of 15.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            acc[i] = acc[i].max(acc[i + width]);
+        }
+    }
+    acc[0].max(rest)
 }
 
+/// Rows of scores a softmax block reduces together.
+const SOFTMAX_BLOCK: usize = 16;
+
 /// Softmax of each row of `scores` (rows of `len`), in place; `scale` multiplies first.
+///
+/// Attention rows are short (a passage's tokens, padded to the lanes), so reducing each one's
+/// 16 lanes to its maximum and its sum, one after the other, was most of the work. The
+/// maximum is reduced by halves (exact in any order), the sums by blocks of rows
+/// ([`RowSums`]).
 #[inline(always)]
 fn softmax_body(scores: &mut [f32], len: usize, scale: f32) {
-    for row in scores.chunks_exact_mut(len) {
-        let m = max(row) * scale;
-        for x in row.iter_mut() {
-            *x = exp(*x * scale - m);
+    for block in scores.chunks_mut(len * SOFTMAX_BLOCK) {
+        let mut sums = RowSums::<SOFTMAX_BLOCK>::new();
+        for (r, row) in block.chunks_exact_mut(len).enumerate() {
+            let m = max(row) * scale;
+            let mut acc = [0f32; LANES];
+            let mut chunks = row.chunks_exact_mut(LANES);
+            for c in &mut chunks {
+                for i in 0..LANES {
+                    c[i] = exp(c[i] * scale - m);
+                    acc[i] += c[i];
+                }
+            }
+            let tail = chunks.into_remainder();
+            for x in tail.iter_mut() {
+                *x = exp(*x * scale - m);
+            }
+            sums.set(r, &acc, tail.iter().sum());
         }
-        let inv = 1.0 / sum(row);
-        for x in row.iter_mut() {
-            *x *= inv;
+        let total = sums.totals();
+        for (row, t) in block.chunks_exact_mut(len).zip(total) {
+            let inv = 1.0 / t;
+            for x in row.iter_mut() {
+                *x *= inv;
+            }
         }
     }
 }
@@ -248,38 +306,64 @@ fn softmax_body(scores: &mut [f32], len: usize, scale: f32) {
 #[inline(always)]
 fn add_layernorm_body(x: &mut [f32], y: &[f32], w: &[f32], b: &[f32], eps: f32) {
     let hidden = w.len();
-    for (xr, yr) in x.chunks_exact_mut(hidden).zip(y.chunks_exact(hidden)) {
-        for (a, c) in xr.iter_mut().zip(yr) {
-            *a += c;
+    for (xb, yb) in x.chunks_mut(hidden * NORM_BLOCK).zip(y.chunks(hidden * NORM_BLOCK)) {
+        for (xr, yr) in xb.chunks_exact_mut(hidden).zip(yb.chunks_exact(hidden)) {
+            for (a, c) in xr.iter_mut().zip(yr) {
+                *a += c;
+            }
         }
-        layernorm_row(xr, w, b, eps);
+        layernorm_block(xb, w, b, eps);
     }
 }
 
+/// Rows a layer norm block reduces together ([`RowSums`]); 8 rows of 384 stay in L1.
+const NORM_BLOCK: usize = 8;
+
+/// Layer norm of up to [`NORM_BLOCK`] rows of `w.len()`, in place.
 #[inline(always)]
-fn layernorm_row(xr: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
-    let n = xr.len() as f32;
-    let mean = sum(xr) / n;
-    let mut acc = [0f32; LANES];
-    for c in xr.chunks_exact(LANES) {
-        for i in 0..LANES {
-            let d = c[i] - mean;
-            acc[i] += d * d;
+fn layernorm_block(xb: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
+    let hidden = w.len();
+    let n = hidden as f32;
+    let mut sums = RowSums::<NORM_BLOCK>::new();
+    for (r, xr) in xb.chunks_exact(hidden).enumerate() {
+        let mut acc = [0f32; LANES];
+        let chunks = xr.chunks_exact(LANES);
+        let rest: f32 = chunks.remainder().iter().sum();
+        for c in chunks {
+            for i in 0..LANES {
+                acc[i] += c[i];
+            }
         }
+        sums.set(r, &acc, rest);
     }
-    let rest: f32 =
-        xr.chunks_exact(LANES).remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
-    let var = (acc.iter().sum::<f32>() + rest) / n;
-    let inv = 1.0 / (var + eps).sqrt();
-    for ((v, wi), bi) in xr.iter_mut().zip(w).zip(b) {
-        *v = (*v - mean) * inv * wi + bi;
+    let mean = sums.totals().map(|t| t / n);
+    let mut squares = RowSums::<NORM_BLOCK>::new();
+    for (r, xr) in xb.chunks_exact(hidden).enumerate() {
+        let mean = mean[r];
+        let mut acc = [0f32; LANES];
+        for c in xr.chunks_exact(LANES) {
+            for i in 0..LANES {
+                let d = c[i] - mean;
+                acc[i] += d * d;
+            }
+        }
+        let rest: f32 =
+            xr.chunks_exact(LANES).remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
+        squares.set(r, &acc, rest);
+    }
+    let var = squares.totals().map(|t| t / n);
+    for (r, xr) in xb.chunks_exact_mut(hidden).enumerate() {
+        let (mean, inv) = (mean[r], 1.0 / (var[r] + eps).sqrt());
+        for ((v, wi), bi) in xr.iter_mut().zip(w).zip(b) {
+            *v = (*v - mean) * inv * wi + bi;
+        }
     }
 }
 
 #[inline(always)]
 fn layernorm_body(x: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
-    for xr in x.chunks_exact_mut(w.len()) {
-        layernorm_row(xr, w, b, eps);
+    for xb in x.chunks_mut(w.len() * NORM_BLOCK) {
+        layernorm_block(xb, w, b, eps);
     }
 }
 
@@ -378,6 +462,70 @@ mod tests {
                     for (i, (a, b)) in r.iter().zip(g).enumerate() {
                         let tol = 2e-6 * a.abs().max(1.0);
                         assert!((a - b).abs() <= tol, "{path:?} {op} n={n} [{i}]: {a} vs {b}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// One row at a time, each reduced alone (lane sums added in lane order, then the tail):
+    /// what the blocks of [`RowSums`] must reproduce bit for bit.
+    fn row_sum(xs: &[f32]) -> f32 {
+        let mut acc = [0f32; LANES];
+        let chunks = xs.chunks_exact(LANES);
+        let rest: f32 = chunks.remainder().iter().sum();
+        for c in chunks {
+            for i in 0..LANES {
+                acc[i] += c[i];
+            }
+        }
+        acc.iter().sum::<f32>() + rest
+    }
+
+    #[test]
+    fn rows_reduced_in_blocks_give_the_bits_of_rows_reduced_alone() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 * 16.0 - 8.0
+        };
+        // Row counts across the blocks (8 and 16 rows), lengths with and without a tail.
+        for (rows, len) in [(1usize, 16usize), (7, 40), (17, 48), (35, 21), (9, 384)] {
+            let x: Vec<f32> = (0..rows * len).map(|_| rand()).collect();
+            let (w, b): (Vec<f32>, Vec<f32>) = (0..len).map(|_| (rand(), rand())).unzip();
+            for &path in &Simd::available() {
+                let (s, l) = with_simd(path, || {
+                    let mut s = x.clone();
+                    softmax(&mut s, len, 0.125);
+                    let mut l = x.clone();
+                    layernorm(&mut l, &w, &b, 1e-12);
+                    (s, l)
+                });
+                for r in 0..rows {
+                    let row = &x[r * len..(r + 1) * len];
+                    let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) * 0.125;
+                    let e: Vec<f32> = row.iter().map(|&v| exp(v * 0.125 - m)).collect();
+                    let inv = 1.0 / row_sum(&e);
+                    let n = len as f32;
+                    let mean = row_sum(row) / n;
+                    let d: Vec<f32> = row.iter().map(|v| (v - mean) * (v - mean)).collect();
+                    let inv_sd = 1.0 / (row_sum(&d) / n + 1e-12).sqrt();
+                    for i in 0..len {
+                        let (got, want) = (s[r * len + i], e[i] * inv);
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{path:?} softmax {rows}×{len} [{r}][{i}]"
+                        );
+                        let want = (row[i] - mean) * inv_sd * w[i] + b[i];
+                        let got = l[r * len + i];
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{path:?} layernorm {rows}×{len} [{r}][{i}]"
+                        );
                     }
                 }
             }
