@@ -422,17 +422,21 @@ mod tests {
         assert!((g[2] - 0.841_344_7).abs() < 1e-6 && (g[0] + 0.158_655_3).abs() < 1e-6);
     }
 
+    /// Uniform draws in [-half, half) from a xorshift generator with this seed.
+    fn uniform(mut seed: u64, half: f32) -> impl FnMut() -> f32 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 * 2.0 * half - half
+        }
+    }
+
     #[test]
     fn every_simd_path_of_this_machine_agrees_with_the_portable_one() {
         let paths = Simd::available();
         println!("paths on this CPU: {paths:?}");
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rand = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 24) as f32 * 8.0 - 4.0
-        };
+        let mut rand = uniform(0x9E37_79B9_7F4A_7C15, 4.0);
         // Lengths around the lanes: remainders are where paths differ.
         for n in [1usize, 15, 16, 17, 33, 384, 1536] {
             let x: Vec<f32> = (0..n).map(|_| rand()).collect();
@@ -484,13 +488,7 @@ mod tests {
 
     #[test]
     fn rows_reduced_in_blocks_give_the_bits_of_rows_reduced_alone() {
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut rand = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 40) as f32 / (1u64 << 24) as f32 * 16.0 - 8.0
-        };
+        let mut rand = uniform(0x2545_F491_4F6C_DD1D, 8.0);
         // Row counts across the blocks (8 and 16 rows), lengths with and without a tail.
         for (rows, len) in [(1usize, 16usize), (7, 40), (17, 48), (35, 21), (9, 384)] {
             let x: Vec<f32> = (0..rows * len).map(|_| rand()).collect();
